@@ -1,0 +1,80 @@
+"""Ports: the protocols that let stages reach models and storage without importing them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from pilothouse.core.records import KeyRecord, TraceRecord
+from pilothouse.core.types import ChatCall, ChatResult, ChunkStream, EmbedCall, EmbedResult
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """A model adapter. It translates and maps its own errors into ``core.errors``; retries, timeouts
+    across attempts, fallbacks and caching belong to routing and the gateway."""
+
+    name: str
+
+    async def chat(self, call: ChatCall) -> ChatResult: ...
+
+    def stream(self, call: ChatCall) -> ChunkStream: ...
+
+    async def embed(self, call: EmbedCall) -> EmbedResult: ...
+
+    async def list_models(self) -> list[str]: ...
+
+    async def health(self) -> bool: ...
+
+    async def aclose(self) -> None: ...
+
+
+class TraceSink(Protocol):
+    """Takes finished traces off the request path (must never block or raise)."""
+
+    def submit(self, record: TraceRecord) -> None: ...
+
+
+class TraceStore(Protocol):
+    async def write_traces(self, records: Sequence[TraceRecord]) -> None: ...
+
+    async def get_trace(self, trace_id: str) -> TraceRecord | None: ...
+
+    async def list_traces(
+        self, *, limit: int = 50, before: str | None = None, filters: dict[str, Any] | None = None
+    ) -> list[TraceRecord]: ...
+
+
+class KeyStore(Protocol):
+    async def find_by_hash(self, key_hash: str) -> KeyRecord | None: ...
+
+    async def create_key(
+        self,
+        *,
+        name: str,
+        key_hash: str,
+        prefix: str,
+        team: str | None,
+        scopes: Sequence[str],
+        models: Sequence[str] | None,
+        expires_at: datetime | None,
+    ) -> KeyRecord: ...
+
+    async def list_keys(self, *, include_revoked: bool = False) -> list[KeyRecord]: ...
+
+    async def revoke_key(self, key_id_or_prefix: str) -> KeyRecord | None: ...
+
+
+class SpanRecorder(Protocol):
+    """What stages use to add timed spans to the current trace (implemented in ``traces``)."""
+
+    def add_span(
+        self,
+        name: str,
+        start: float,
+        end: float,
+        *,
+        status: str = "ok",
+        attributes: dict[str, Any] | None = None,
+    ) -> None: ...

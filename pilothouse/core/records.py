@@ -1,0 +1,85 @@
+"""Stored records as versioned pydantic schemas: traces with their spans, keys and teams."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TRACE_SCHEMA_VERSION = 1
+
+
+class SpanRecord(BaseModel):
+    """One timed step of a request (auth, provider attempt, stream, ...).
+
+    ``start_ms`` is the offset from the trace start so a trace reads as a waterfall.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    span_id: str
+    name: str
+    start_ms: float
+    duration_ms: float
+    status: Literal["ok", "error"] = "ok"
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class TraceRecord(BaseModel):
+    """Everything needed to reconstruct one request."""
+
+    model_config = ConfigDict(extra="forbid")
+    schema_version: int = TRACE_SCHEMA_VERSION
+    trace_id: str
+    created_at: datetime
+    endpoint: str
+    key_id: str | None = None
+    team_id: str | None = None
+    requested_model: str | None = None
+    served_model: str | None = None
+    provider: str | None = None
+    stream: bool = False
+    params: dict[str, Any] = Field(default_factory=dict)
+    messages: Any = None
+    output: Any = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    status: Literal["ok", "error"] = "ok"
+    http_status: int = 200
+    error_type: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    finish_reason: str | None = None
+    config_hash: str | None = None
+    spans: list[SpanRecord] = Field(default_factory=list)
+
+
+class TeamRecord(BaseModel):
+    team_id: str
+    name: str
+    created_at: datetime
+
+
+class KeyRecord(BaseModel):
+    """A virtual key as stored: never the secret, only its hash and a display prefix."""
+
+    key_id: str
+    name: str
+    key_hash: str
+    prefix: str
+    team_id: str | None = None
+    team_name: str | None = None
+    scopes: list[str] = Field(default_factory=list)
+    models: list[str] | None = None
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    def public(self) -> dict[str, Any]:
+        """The shape shown by the API and CLI: no hash."""
+        return self.model_dump(mode="json", exclude={"key_hash"})

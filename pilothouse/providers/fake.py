@@ -1,0 +1,161 @@
+"""Scripted replies and injected faults, chosen by config: for tests of the gateway's own logic and
+for outage drills. It never stands in for the component under test.
+
+    providers:
+      flaky:
+        type: fake
+        reply: "Hello!"          # or echo: true to answer with the last user message
+        latency_ms: 50           # before the answer (or the first chunk)
+        chunk_delay_ms: 5        # between stream chunks
+        fault: http_503          # none | http_429 | http_500 | http_503 | timeout | connection_error
+                                 # | broken_stream | malformed_json
+        fault_rate: 0.5          # share of calls that fail
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pilothouse.core.errors import (
+    ProviderBadResponse,
+    ProviderUnavailable,
+    provider_error_for_status,
+)
+from pilothouse.core.types import JSON, ChatCall, ChatResult, ChunkStream, EmbedCall, EmbedResult, Usage
+
+Fault = Literal[
+    "none", "http_429", "http_500", "http_503", "timeout", "connection_error", "broken_stream", "malformed_json"
+]
+
+
+class FakeOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    reply: str = "This is a scripted reply from the fake provider."
+    echo: bool = False
+    latency_ms: float = Field(0.0, ge=0)
+    chunk_delay_ms: float = Field(0.0, ge=0)
+    fault: Fault = "none"
+    fault_rate: float = Field(1.0, ge=0, le=1)
+    fault_after_chunks: int = Field(2, ge=0, description="broken_stream: chunks sent before the break")
+    retry_after: float | None = Field(None, ge=0)
+    models: list[str] = Field(default_factory=lambda: ["fake-model"])
+    embedding_dimensions: int = Field(8, gt=0)
+    seed: int | None = None
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return ""
+
+
+def _count_tokens(text: str) -> int:
+    return len(text.split())
+
+
+class FakeProvider:
+    Options = FakeOptions
+
+    def __init__(self, name: str, options: FakeOptions) -> None:
+        self.name = name
+        self.options = options
+        self._random = random.Random(options.seed)
+        self.calls = 0
+
+    # --- behaviour ----------------------------------------------------------------------------
+    def _reply_for(self, body: JSON) -> str:
+        if not self.options.echo:
+            return self.options.reply
+        users = [m for m in body.get("messages", []) if isinstance(m, dict) and m.get("role") == "user"]
+        return _text_of(users[-1].get("content")) if users else ""
+
+    def _prompt_tokens(self, body: JSON) -> int:
+        return sum(_count_tokens(_text_of(m.get("content"))) for m in body.get("messages", []) if isinstance(m, dict))
+
+    def _faulty(self) -> bool:
+        return self.options.fault != "none" and self._random.random() < self.options.fault_rate
+
+    async def _before_answer(self, call: ChatCall | EmbedCall, *, streaming: bool) -> bool:
+        """Sleep the configured latency and raise the configured fault; True if the stream must break."""
+        self.calls += 1
+        if self.options.latency_ms:
+            await asyncio.sleep(self.options.latency_ms / 1000.0)
+        if not self._faulty():
+            return False
+        fault = self.options.fault
+        if fault.startswith("http_"):
+            status = int(fault[5:])
+            raise provider_error_for_status(
+                status, f"{self.name}: injected HTTP {status}", provider=self.name, retry_after=self.options.retry_after
+            )
+        if fault == "timeout":
+            await asyncio.sleep(3600)  # routing's per-attempt deadline ends this
+        if fault == "connection_error":
+            raise ProviderUnavailable(f"{self.name}: injected connection error", provider=self.name)
+        if fault == "malformed_json":
+            raise ProviderBadResponse(f"{self.name}: upstream sent invalid JSON (injected)", provider=self.name)
+        return fault == "broken_stream" and streaming
+
+    def _completion(self, call: ChatCall, text: str) -> JSON:
+        return {
+            "id": "chatcmpl-fake-" + hashlib.sha1(f"{time.time_ns()}".encode()).hexdigest()[:12],
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": call.model,
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+            ],
+        }
+
+    # --- protocol -----------------------------------------------------------------------------
+    async def chat(self, call: ChatCall) -> ChatResult:
+        await self._before_answer(call, streaming=False)  # broken_stream applies to streams only
+        text = self._reply_for(call.body)
+        usage = Usage(prompt_tokens=self._prompt_tokens(call.body), completion_tokens=_count_tokens(text))
+        body = self._completion(call, text)
+        body["usage"] = usage.to_openai()
+        return ChatResult(body=body, usage=usage)
+
+    async def stream(self, call: ChatCall) -> ChunkStream:
+        breaks = await self._before_answer(call, streaming=True)
+        text = self._reply_for(call.body)
+        words = text.split(" ")
+        base = {"id": "chatcmpl-fake-stream", "object": "chat.completion.chunk", "created": int(time.time()),
+                "model": call.model}
+        yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
+        for i, word in enumerate(words):
+            if breaks and i >= self.options.fault_after_chunks:
+                raise ProviderBadResponse(f"{self.name}: stream broke (injected)", provider=self.name)
+            if self.options.chunk_delay_ms:
+                await asyncio.sleep(self.options.chunk_delay_ms / 1000.0)
+            piece = word if i == 0 else " " + word
+            yield {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+        usage = Usage(prompt_tokens=self._prompt_tokens(call.body), completion_tokens=_count_tokens(text))
+        yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        yield {**base, "choices": [], "usage": usage.to_openai()}
+
+    async def embed(self, call: EmbedCall) -> EmbedResult:
+        await self._before_answer(call, streaming=False)
+        dims = call.dimensions or self.options.embedding_dimensions
+        vectors = []
+        for text in call.inputs:
+            digest = hashlib.sha256(text.encode()).digest()
+            vectors.append([(digest[i % len(digest)] - 128) / 128.0 for i in range(dims)])
+        return EmbedResult(vectors=vectors, usage=Usage(prompt_tokens=sum(_count_tokens(t) for t in call.inputs)))
+
+    async def list_models(self) -> list[str]:
+        return list(self.options.models)
+
+    async def health(self) -> bool:
+        return self.options.fault == "none" or self.options.fault_rate < 1.0
+
+    async def aclose(self) -> None:
+        return None

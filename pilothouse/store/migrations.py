@@ -1,0 +1,115 @@
+"""Forward-only, named migrations applied in order; ``schema_migrations`` records what ran."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run statements one by one (``executescript`` would commit the migration's transaction)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            conn.execute(statement)
+            statement = ""
+    if statement.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {statement.strip()[:80]}")
+
+
+def m001_initial(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE teams (
+            team_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE keys (
+            key_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            key_hash TEXT NOT NULL UNIQUE,
+            prefix TEXT NOT NULL,
+            team_id TEXT REFERENCES teams(team_id),
+            scopes TEXT NOT NULL,
+            models TEXT,
+            created_at TEXT NOT NULL,
+            expires_at TEXT,
+            revoked_at TEXT
+        );
+        CREATE INDEX keys_prefix ON keys(prefix);
+        CREATE TABLE traces (
+            trace_id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            endpoint TEXT NOT NULL,
+            key_id TEXT,
+            team_id TEXT,
+            requested_model TEXT,
+            served_model TEXT,
+            provider TEXT,
+            stream INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL,
+            http_status INTEGER NOT NULL,
+            prompt_tokens INTEGER NOT NULL DEFAULT 0,
+            completion_tokens INTEGER NOT NULL DEFAULT 0,
+            cached_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_nanousd INTEGER NOT NULL DEFAULT 0,
+            latency_ms REAL NOT NULL DEFAULT 0,
+            ttft_ms REAL,
+            error_code TEXT,
+            config_hash TEXT,
+            record TEXT NOT NULL
+        );
+        CREATE INDEX traces_created_at ON traces(created_at);
+        CREATE INDEX traces_key ON traces(key_id, created_at);
+        CREATE INDEX traces_team ON traces(team_id, created_at);
+        CREATE INDEX traces_model ON traces(requested_model, created_at);
+        CREATE TABLE spans (
+            trace_id TEXT NOT NULL,
+            span_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            start_ms REAL NOT NULL,
+            duration_ms REAL NOT NULL,
+            status TEXT NOT NULL,
+            attributes TEXT NOT NULL,
+            PRIMARY KEY (trace_id, span_id)
+        );
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        """
+    )
+
+
+MIGRATIONS: list[tuple[str, Migration]] = [
+    ("001_initial", m001_initial),
+]
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply pending migrations, each in its own transaction; return the names applied."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    done = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
+    applied = []
+    for name, fn in MIGRATIONS:
+        if name in done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            fn(conn)
+            conn.execute(
+                "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
+                (name, datetime.now(UTC).isoformat()),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied

@@ -1,0 +1,247 @@
+"""SQLite store (WAL): one writer thread for trace batches, one reader thread for lookups and the API."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from pilothouse.core.ids import new_id
+from pilothouse.core.records import KeyRecord, SpanRecord, TraceRecord
+from pilothouse.store.database import ThreadedConnection
+from pilothouse.store.migrations import migrate
+
+NANO = Decimal(1_000_000_000)
+
+# Trace columns a caller may filter on, mapped to their SQL column.
+TRACE_FILTERS = {
+    "key_id": "key_id",
+    "team_id": "team_id",
+    "model": "requested_model",
+    "status": "status",
+    "provider": "provider",
+}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _key_from_row(row: sqlite3.Row) -> KeyRecord:
+    return KeyRecord(
+        key_id=row["key_id"],
+        name=row["name"],
+        key_hash=row["key_hash"],
+        prefix=row["prefix"],
+        team_id=row["team_id"],
+        team_name=row["team_name"],
+        scopes=orjson.loads(row["scopes"]),
+        models=orjson.loads(row["models"]) if row["models"] is not None else None,
+        created_at=datetime.fromisoformat(row["created_at"]),
+        expires_at=_dt(row["expires_at"]),
+        revoked_at=_dt(row["revoked_at"]),
+    )
+
+
+_KEY_SELECT = "SELECT k.*, t.name AS team_name FROM keys k LEFT JOIN teams t ON t.team_id = k.team_id"
+
+
+def _trace_row(r: TraceRecord) -> tuple[Any, ...]:
+    body = r.model_dump(mode="json", exclude={"spans"})
+    return (
+        r.trace_id,
+        r.created_at.isoformat(),
+        r.endpoint,
+        r.key_id,
+        r.team_id,
+        r.requested_model,
+        r.served_model,
+        r.provider,
+        int(r.stream),
+        r.status,
+        r.http_status,
+        r.prompt_tokens,
+        r.completion_tokens,
+        r.cached_tokens,
+        int((r.cost_usd * NANO).to_integral_value()),
+        r.latency_ms,
+        r.ttft_ms,
+        r.error_code,
+        r.config_hash,
+        orjson.dumps(body).decode(),
+    )
+
+
+class SQLiteStore:
+    """Implements the ``KeyStore`` and ``TraceStore`` ports over one SQLite file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._writer = ThreadedConnection(path, "sqlite-writer")
+        self._writer.run_blocking(migrate)
+        # An in-memory database exists per connection: share the writer's there.
+        self._reader = self._writer if path == ":memory:" else ThreadedConnection(path, "sqlite-reader")
+
+    def close(self) -> None:
+        if self._reader is not self._writer:
+            self._reader.close()
+        self._writer.close()
+
+    # --- traces -------------------------------------------------------------------------------
+    async def write_traces(self, records: Sequence[TraceRecord]) -> None:
+        rows = [_trace_row(r) for r in records]
+        spans = [
+            (r.trace_id, s.span_id, s.name, s.start_ms, s.duration_ms, s.status, orjson.dumps(s.attributes).decode())
+            for r in records
+            for s in r.spans
+        ]
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN")
+            try:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO traces VALUES (" + ",".join("?" * 20) + ")", rows
+                )
+                conn.executemany("INSERT OR REPLACE INTO spans VALUES (?,?,?,?,?,?,?)", spans)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+        await self._writer.run(write)
+
+    async def get_trace(self, trace_id: str) -> TraceRecord | None:
+        def read(conn: sqlite3.Connection) -> tuple[Any, list[Any]] | None:
+            row = conn.execute("SELECT record FROM traces WHERE trace_id = ?", (trace_id,)).fetchone()
+            if row is None:
+                return None
+            spans = conn.execute(
+                "SELECT * FROM spans WHERE trace_id = ? ORDER BY start_ms, span_id", (trace_id,)
+            ).fetchall()
+            return row["record"], spans
+
+        found = await self._reader.run(read)
+        if found is None:
+            return None
+        record, span_rows = found
+        data = orjson.loads(record)
+        data["spans"] = [
+            SpanRecord(
+                span_id=s["span_id"],
+                name=s["name"],
+                start_ms=s["start_ms"],
+                duration_ms=s["duration_ms"],
+                status=s["status"],
+                attributes=orjson.loads(s["attributes"]),
+            )
+            for s in span_rows
+        ]
+        return TraceRecord.model_validate(data)
+
+    async def list_traces(
+        self, *, limit: int = 50, before: str | None = None, filters: dict[str, Any] | None = None
+    ) -> list[TraceRecord]:
+        where, args = [], []
+        if before:
+            where.append("trace_id < ?")
+            args.append(before)
+        for name, value in (filters or {}).items():
+            if value is None:
+                continue
+            if name not in TRACE_FILTERS:
+                raise ValueError(f"unknown trace filter {name!r}")
+            where.append(f"{TRACE_FILTERS[name]} = ?")
+            args.append(value)
+        sql = "SELECT record FROM traces"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY trace_id DESC LIMIT ?"
+        args.append(limit)
+        rows = await self._reader.run(lambda c: c.execute(sql, args).fetchall())
+        return [TraceRecord.model_validate(orjson.loads(r["record"])) for r in rows]
+
+    async def count_traces(self) -> int:
+        row = await self._reader.run(lambda c: c.execute("SELECT count(*) FROM traces").fetchone())
+        return int(row[0])
+
+    # --- keys and teams ----------------------------------------------------------------------
+    async def find_by_hash(self, key_hash: str) -> KeyRecord | None:
+        row = await self._reader.run(
+            lambda c: c.execute(_KEY_SELECT + " WHERE k.key_hash = ?", (key_hash,)).fetchone()
+        )
+        return _key_from_row(row) if row is not None else None
+
+    async def create_key(
+        self,
+        *,
+        name: str,
+        key_hash: str,
+        prefix: str,
+        team: str | None,
+        scopes: Sequence[str],
+        models: Sequence[str] | None,
+        expires_at: datetime | None,
+    ) -> KeyRecord:
+        key_id = new_id()
+
+        def write(conn: sqlite3.Connection) -> sqlite3.Row:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                team_id = None
+                if team is not None:
+                    found = conn.execute("SELECT team_id FROM teams WHERE name = ?", (team,)).fetchone()
+                    team_id = found[0] if found else new_id()
+                    if not found:
+                        conn.execute("INSERT INTO teams VALUES (?, ?, ?)", (team_id, team, _now()))
+                conn.execute(
+                    "INSERT INTO keys VALUES (?,?,?,?,?,?,?,?,?,NULL)",
+                    (
+                        key_id,
+                        name,
+                        key_hash,
+                        prefix,
+                        team_id,
+                        orjson.dumps(list(scopes)).decode(),
+                        orjson.dumps(list(models)).decode() if models is not None else None,
+                        _now(),
+                        expires_at.isoformat() if expires_at else None,
+                    ),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            row: sqlite3.Row = conn.execute(_KEY_SELECT + " WHERE k.key_id = ?", (key_id,)).fetchone()
+            return row
+
+        return _key_from_row(await self._writer.run(write))
+
+    async def list_keys(self, *, include_revoked: bool = False) -> list[KeyRecord]:
+        sql = _KEY_SELECT + ("" if include_revoked else " WHERE k.revoked_at IS NULL") + " ORDER BY k.key_id"
+        rows = await self._reader.run(lambda c: c.execute(sql).fetchall())
+        return [_key_from_row(r) for r in rows]
+
+    async def revoke_key(self, key_id_or_prefix: str) -> KeyRecord | None:
+        """Revoke by id or by display prefix; an ambiguous prefix revokes nothing."""
+
+        def write(conn: sqlite3.Connection) -> sqlite3.Row | None:
+            rows = conn.execute(
+                _KEY_SELECT + " WHERE k.key_id = ? OR k.prefix = ?", (key_id_or_prefix, key_id_or_prefix)
+            ).fetchall()
+            if len(rows) != 1:
+                return None
+            key_id = rows[0]["key_id"]
+            conn.execute("UPDATE keys SET revoked_at = COALESCE(revoked_at, ?) WHERE key_id = ?", (_now(), key_id))
+            row: sqlite3.Row = conn.execute(_KEY_SELECT + " WHERE k.key_id = ?", (key_id,)).fetchone()
+            return row
+
+        row = await self._writer.run(write)
+        return _key_from_row(row) if row is not None else None
