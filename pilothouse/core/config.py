@@ -12,7 +12,15 @@ from typing import Annotated, Any, Literal
 
 import orjson
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 
 from pilothouse.core.errors import ConfigError
 
@@ -109,7 +117,9 @@ class Config(Strict):
         for i, model in enumerate(self.models):
             if model.provider not in self.providers:
                 known = ", ".join(sorted(self.providers)) or "none"
-                raise ValueError(f"models[{i}].provider: unknown provider {model.provider!r} (known: {known})")
+                raise ValueError(
+                    f"models[{i}].provider: unknown provider {model.provider!r} (known: {known})"
+                )
             if model.name in seen:
                 raise ValueError(f"models[{i}].name: duplicate model name {model.name!r}")
             seen.add(model.name)
@@ -129,7 +139,9 @@ def default_config() -> Config:
     return Config(
         providers={"local": ProviderConfig(type="local")},
         models=[
-            ModelConfig(name="smollm2", provider="local", upstream="smollm2-135m-instruct", context_window=2048),
+            ModelConfig(
+                name="smollm2", provider="local", upstream="smollm2-135m-instruct", context_window=2048
+            ),
             ModelConfig(name="local-embed", provider="local", upstream="wordllama", kind="embedding"),
         ],
     )

@@ -182,9 +182,13 @@ def provider_error_for_status(
 ) -> ProviderError:
     """Classify an upstream HTTP status into the tree (shared by every HTTP provider)."""
     if status == 429:
-        return ProviderRateLimited(message, provider=provider, upstream_status=status, retry_after=retry_after)
+        return ProviderRateLimited(
+            message, provider=provider, upstream_status=status, retry_after=retry_after
+        )
     if status in (502, 503, 529):
-        return ProviderUnavailable(message, provider=provider, upstream_status=status, retry_after=retry_after)
+        return ProviderUnavailable(
+            message, provider=provider, upstream_status=status, retry_after=retry_after
+        )
     if status in (408, 504):
         return ProviderTimeout(message, provider=provider, upstream_status=status)
     if 400 <= status < 500:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hmac
 import time
 from dataclasses import dataclass
+
 from pydantic import SecretStr
 
 from pilothouse.core.errors import AuthenticationFailed, PermissionDenied
@@ -60,7 +61,8 @@ ADMIN_PRINCIPAL = Principal("admin", "admin", None, frozenset({ADMIN_SCOPE}), No
 def bearer_token(header: bytes | None) -> str:
     if not header:
         raise AuthenticationFailed(
-            "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY'.", code="missing_api_key"
+            "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY'.",
+            code="missing_api_key",
         )
     scheme, _, token = header.decode("latin-1").partition(" ")
     token = token.strip()
@@ -71,7 +73,12 @@ def bearer_token(header: bytes | None) -> str:
 
 class KeyAuthenticator:
     def __init__(
-        self, store: KeyStore, *, admin_key: SecretStr | None = None, cache_ttl: float = 10.0, cache_max: int = 10_000
+        self,
+        store: KeyStore,
+        *,
+        admin_key: SecretStr | None = None,
+        cache_ttl: float = 10.0,
+        cache_max: int = 10_000,
     ) -> None:
         self._store = store
         self._admin = admin_key.get_secret_value().encode() if admin_key else None
@@ -108,4 +115,3 @@ class KeyAuthenticator:
             self._cache.clear()
         else:
             self._cache.pop(key_hash, None)
-

@@ -30,7 +30,14 @@ from pilothouse.core.errors import (
 from pilothouse.core.types import JSON, ChatCall, ChatResult, ChunkStream, EmbedCall, EmbedResult, Usage
 
 Fault = Literal[
-    "none", "http_429", "http_500", "http_503", "timeout", "connection_error", "broken_stream", "malformed_json"
+    "none",
+    "http_429",
+    "http_500",
+    "http_503",
+    "timeout",
+    "connection_error",
+    "broken_stream",
+    "malformed_json",
 ]
 
 
@@ -78,7 +85,9 @@ class FakeProvider:
         return _text_of(users[-1].get("content")) if users else ""
 
     def _prompt_tokens(self, body: JSON) -> int:
-        return sum(_count_tokens(_text_of(m.get("content"))) for m in body.get("messages", []) if isinstance(m, dict))
+        return sum(
+            _count_tokens(_text_of(m.get("content"))) for m in body.get("messages", []) if isinstance(m, dict)
+        )
 
     def _faulty(self) -> bool:
         return self.options.fault != "none" and self._random.random() < self.options.fault_rate
@@ -94,14 +103,19 @@ class FakeProvider:
         if fault.startswith("http_"):
             status = int(fault[5:])
             raise provider_error_for_status(
-                status, f"{self.name}: injected HTTP {status}", provider=self.name, retry_after=self.options.retry_after
+                status,
+                f"{self.name}: injected HTTP {status}",
+                provider=self.name,
+                retry_after=self.options.retry_after,
             )
         if fault == "timeout":
             await asyncio.sleep(3600)  # routing's per-attempt deadline ends this
         if fault == "connection_error":
             raise ProviderUnavailable(f"{self.name}: injected connection error", provider=self.name)
         if fault == "malformed_json":
-            raise ProviderBadResponse(f"{self.name}: upstream sent invalid JSON (injected)", provider=self.name)
+            raise ProviderBadResponse(
+                f"{self.name}: upstream sent invalid JSON (injected)", provider=self.name
+            )
         return fault == "broken_stream" and streaming
 
     def _completion(self, call: ChatCall, text: str) -> JSON:
@@ -128,9 +142,16 @@ class FakeProvider:
         breaks = await self._before_answer(call, streaming=True)
         text = self._reply_for(call.body)
         words = text.split(" ")
-        base = {"id": "chatcmpl-fake-stream", "object": "chat.completion.chunk", "created": int(time.time()),
-                "model": call.model}
-        yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
+        base = {
+            "id": "chatcmpl-fake-stream",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": call.model,
+        }
+        yield {
+            **base,
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+        }
         for i, word in enumerate(words):
             if breaks and i >= self.options.fault_after_chunks:
                 raise ProviderBadResponse(f"{self.name}: stream broke (injected)", provider=self.name)
@@ -149,7 +170,9 @@ class FakeProvider:
         for text in call.inputs:
             digest = hashlib.sha256(text.encode()).digest()
             vectors.append([(digest[i % len(digest)] - 128) / 128.0 for i in range(dims)])
-        return EmbedResult(vectors=vectors, usage=Usage(prompt_tokens=sum(_count_tokens(t) for t in call.inputs)))
+        return EmbedResult(
+            vectors=vectors, usage=Usage(prompt_tokens=sum(_count_tokens(t) for t in call.inputs))
+        )
 
     async def list_models(self) -> list[str]:
         return list(self.options.models)

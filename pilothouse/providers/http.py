@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
 import orjson
+from aiohttp.http_exceptions import HttpProcessingError
 
 from pilothouse.core.errors import (
     ProviderBadResponse,
@@ -55,8 +55,15 @@ def upstream_message(body: bytes, status: int) -> str:
 class HTTPClient:
     """One pooled session per provider, created on first use inside the running loop."""
 
-    def __init__(self, provider: str, *, base_url: str, headers: dict[str, str], max_connections: int,
-                 connect_timeout: float) -> None:
+    def __init__(
+        self,
+        provider: str,
+        *,
+        base_url: str,
+        headers: dict[str, str],
+        max_connections: int,
+        connect_timeout: float,
+    ) -> None:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
         self._headers = {"content-type": "application/json", **headers}
@@ -66,7 +73,9 @@ class HTTPClient:
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300, keepalive_timeout=60)
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, ttl_dns_cache=300, keepalive_timeout=60
+            )
             self._session = aiohttp.ClientSession(
                 connector=connector, headers=self._headers, json_serialize=lambda o: orjson.dumps(o).decode()
             )
@@ -101,12 +110,16 @@ class HTTPClient:
                 yield response
         except ProviderError:
             raise
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise ProviderTimeout(f"{self.provider}: upstream timed out", provider=self.provider) from None
-        except aiohttp.ClientPayloadError as exc:
-            raise ProviderBadResponse(f"{self.provider}: broken response: {exc}", provider=self.provider) from None
+        except (aiohttp.ClientPayloadError, HttpProcessingError) as exc:  # e.g. an SSE line over 512 KiB
+            raise ProviderBadResponse(
+                f"{self.provider}: broken response: {exc}", provider=self.provider
+            ) from None
         except aiohttp.ClientError as exc:
-            raise ProviderUnavailable(f"{self.provider}: connection failed: {exc}", provider=self.provider) from None
+            raise ProviderUnavailable(
+                f"{self.provider}: connection failed: {exc}", provider=self.provider
+            ) from None
 
     async def json(self, method: str, path: str, *, json: Any = None, timeout: float | None = None) -> Any:
         async with self.request(method, path, json=json, timeout=timeout) as response:

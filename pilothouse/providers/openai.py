@@ -78,20 +78,24 @@ class OpenAIProvider:
                 try:
                     chunk = orjson.loads(data)
                 except orjson.JSONDecodeError:
-                    raise ProviderBadResponse(f"{self.name}: malformed stream event", provider=self.name) from None
+                    raise ProviderBadResponse(
+                        f"{self.name}: malformed stream event", provider=self.name
+                    ) from None
                 if not isinstance(chunk, dict):
                     raise ProviderBadResponse(f"{self.name}: malformed stream event", provider=self.name)
                 if "error" in chunk:
-                    raise ProviderBadResponse(f"{self.name}: upstream error mid-stream: {chunk['error']}",
-                                              provider=self.name)
+                    raise ProviderBadResponse(
+                        f"{self.name}: upstream error mid-stream: {chunk['error']}", provider=self.name
+                    )
                 finished = finished or any(
                     isinstance(c, dict) and c.get("finish_reason") for c in chunk.get("choices") or ()
                 )
                 yield chunk
             # Some servers omit [DONE]; a finish_reason already says the answer is complete.
             if not (done or finished):
-                raise ProviderBadResponse(f"{self.name}: stream ended before the answer finished",
-                                          provider=self.name)
+                raise ProviderBadResponse(
+                    f"{self.name}: stream ended before the answer finished", provider=self.name
+                )
 
     async def embed(self, call: EmbedCall) -> EmbedResult:
         body: dict[str, Any] = {"model": call.model, "input": call.inputs, "encoding_format": "float"}
@@ -102,7 +106,9 @@ class OpenAIProvider:
             items = sorted(data["data"], key=lambda d: d["index"])
             vectors = [[float(x) for x in item["embedding"]] for item in items]
         except (KeyError, TypeError, ValueError):
-            raise ProviderBadResponse(f"{self.name}: malformed embeddings answer", provider=self.name) from None
+            raise ProviderBadResponse(
+                f"{self.name}: malformed embeddings answer", provider=self.name
+            ) from None
         return EmbedResult(vectors=vectors, usage=Usage.from_openai(data.get("usage")))
 
     async def list_models(self) -> list[str]:

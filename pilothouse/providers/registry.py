@@ -55,5 +55,7 @@ def build_provider(name: str, config: ProviderConfig) -> Provider:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(first["msg"].removeprefix("Value error, "), path=f"{path}.{loc}" if loc else path) from None
+        raise ConfigError(
+            first["msg"].removeprefix("Value error, "), path=f"{path}.{loc}" if loc else path
+        ) from None
     return cls(name, options)

@@ -13,4 +13,6 @@ def open_store(url: str) -> SQLiteStore:
     scheme = url.split(":", 1)[0]
     if scheme in ("postgresql", "postgres"):
         raise ConfigError("the PostgreSQL store is not available in this version", path="storage.url")
-    raise ConfigError(f"unsupported storage URL scheme {scheme!r} (expected sqlite:///PATH)", path="storage.url")
+    raise ConfigError(
+        f"unsupported storage URL scheme {scheme!r} (expected sqlite:///PATH)", path="storage.url"
+    )

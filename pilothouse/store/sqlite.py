@@ -99,7 +99,15 @@ class SQLiteStore:
     async def write_traces(self, records: Sequence[TraceRecord]) -> None:
         rows = [_trace_row(r) for r in records]
         spans = [
-            (r.trace_id, s.span_id, s.name, s.start_ms, s.duration_ms, s.status, orjson.dumps(s.attributes).decode())
+            (
+                r.trace_id,
+                s.span_id,
+                s.name,
+                s.start_ms,
+                s.duration_ms,
+                s.status,
+                orjson.dumps(s.attributes).decode(),
+            )
             for r in records
             for s in r.spans
         ]
@@ -107,9 +115,7 @@ class SQLiteStore:
         def write(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN")
             try:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO traces VALUES (" + ",".join("?" * 20) + ")", rows
-                )
+                conn.executemany("INSERT OR REPLACE INTO traces VALUES (" + ",".join("?" * 20) + ")", rows)
                 conn.executemany("INSERT OR REPLACE INTO spans VALUES (?,?,?,?,?,?,?)", spans)
                 conn.execute("COMMIT")
             except BaseException:
@@ -149,7 +155,8 @@ class SQLiteStore:
     async def list_traces(
         self, *, limit: int = 50, before: str | None = None, filters: dict[str, Any] | None = None
     ) -> list[TraceRecord]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if before:
             where.append("trace_id < ?")
             args.append(before)
@@ -239,7 +246,9 @@ class SQLiteStore:
             if len(rows) != 1:
                 return None
             key_id = rows[0]["key_id"]
-            conn.execute("UPDATE keys SET revoked_at = COALESCE(revoked_at, ?) WHERE key_id = ?", (_now(), key_id))
+            conn.execute(
+                "UPDATE keys SET revoked_at = COALESCE(revoked_at, ?) WHERE key_id = ?", (_now(), key_id)
+            )
             row: sqlite3.Row = conn.execute(_KEY_SELECT + " WHERE k.key_id = ?", (key_id,)).fetchone()
             return row
 

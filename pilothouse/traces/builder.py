@@ -81,7 +81,9 @@ class TraceBuilder:
         self.error = error
         self.http_status = error.status
 
-    def finish(self, *, store_payloads: PayloadPolicy = "full", config_hash: str | None = None) -> TraceRecord:
+    def finish(
+        self, *, store_payloads: PayloadPolicy = "full", config_hash: str | None = None
+    ) -> TraceRecord:
         err = self.error
         keep = store_payloads == "full"  # "redacted" keeps nothing raw until guardrails redact it
         return TraceRecord.model_construct(

@@ -5,6 +5,7 @@ everything left, so a clean shutdown loses nothing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 
@@ -16,7 +17,12 @@ log = logging.getLogger("pilothouse.traces")
 
 class BatchTraceWriter:
     def __init__(
-        self, store: TraceStore, *, batch_size: int = 500, flush_interval: float = 0.1, queue_max: int = 200_000
+        self,
+        store: TraceStore,
+        *,
+        batch_size: int = 500,
+        flush_interval: float = 0.1,
+        queue_max: int = 200_000,
     ) -> None:
         self._store = store
         self._batch_size = batch_size
@@ -53,10 +59,8 @@ class BatchTraceWriter:
     async def _run(self) -> None:
         backoff = self._interval
         while not self._stopping:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
-            except TimeoutError:
-                pass
             self._wake.clear()
             if await self._write_some():
                 backoff = self._interval

@@ -1,0 +1,93 @@
+"""Composition root: config -> concrete objects -> the wired ASGI application."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from pilothouse.core.config import Config
+from pilothouse.core.ports import Provider
+from pilothouse.gateway.app import GatewayApp
+from pilothouse.gateway.deps import GatewayDeps
+from pilothouse.gateway.stages import AccessControl, Accounting
+from pilothouse.keys import KeyAuthenticator, KeyService
+from pilothouse.providers import build_provider
+from pilothouse.routing import Deployment, Router
+from pilothouse.store import SQLiteStore, open_store
+from pilothouse.traces import BatchTraceWriter
+from pilothouse.web.admin import create_admin_app
+
+log = logging.getLogger("pilothouse")
+
+
+@dataclass
+class Runtime:
+    """Everything one gateway process runs on."""
+
+    config: Config
+    store: SQLiteStore
+    providers: dict[str, Provider]
+    router: Router
+    authenticator: KeyAuthenticator
+    keys: KeyService
+    traces: BatchTraceWriter
+
+    async def start(self) -> None:
+        self.traces.start()
+        for spec in self.config.keys:
+            await self.keys.ensure(spec)
+
+    async def stop(self) -> None:
+        await self.traces.stop()
+        for provider in self.providers.values():
+            await provider.aclose()
+        self.store.close()
+
+
+def build_router(config: Config, providers: dict[str, Provider]) -> Router:
+    deployments = {
+        m.name: Deployment(
+            model=m, provider=providers[m.provider], timeout=m.timeout or config.server.request_timeout
+        )
+        for m in config.models
+    }
+    return Router(deployments)
+
+
+def build_runtime(config: Config) -> Runtime:
+    """Build every object from config. Raises ConfigError (with the key path) on bad settings."""
+    providers = {name: build_provider(name, spec) for name, spec in config.providers.items()}
+    store = open_store(config.storage.url)
+    router = build_router(config, providers)
+    authenticator = KeyAuthenticator(store, admin_key=config.admin_key)
+    keys = KeyService(store, authenticator)
+    traces = BatchTraceWriter(
+        store,
+        batch_size=config.traces.batch_size,
+        flush_interval=config.traces.flush_interval_ms / 1000.0,
+        queue_max=config.traces.queue_max,
+    )
+    return Runtime(config, store, providers, router, authenticator, keys, traces)
+
+
+def create_app(runtime: Runtime) -> GatewayApp:
+    """The gateway with the admin API mounted behind it; start-up and shutdown run the runtime's hooks."""
+    config = runtime.config
+    deps = GatewayDeps(
+        authenticator=runtime.authenticator,
+        router=runtime.router,
+        traces=runtime.traces,
+        store_payloads=config.storage.store_payloads,
+        config_hash=config.fingerprint(),
+        max_body_bytes=config.server.max_body_bytes,
+        drain_seconds=config.server.drain_seconds,
+    )
+    return GatewayApp(
+        deps,
+        stages=[AccessControl(), Accounting()],
+        fallback=create_admin_app(
+            authenticator=runtime.authenticator, keys=runtime.keys, traces=runtime.store
+        ),
+        on_startup=[runtime.start],
+        on_shutdown=[runtime.stop],
+    )

@@ -1,0 +1,35 @@
+"""Entry point: ``pilothouse <command>``."""
+
+from __future__ import annotations
+
+import typer
+
+from pilothouse import __version__
+from pilothouse.cli import keys, traces
+from pilothouse.cli.demo import demo
+from pilothouse.cli.init import init
+from pilothouse.cli.models import models
+from pilothouse.cli.serve import serve
+
+app = typer.Typer(
+    name="pilothouse",
+    help="Pilothouse: gateway, traces and keys for LLM features in production.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command()(init)
+app.command()(serve)
+app.command()(demo)
+app.command()(models)
+app.add_typer(keys.app, name="keys")
+app.add_typer(traces.app, name="traces")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()

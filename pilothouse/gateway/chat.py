@@ -1,0 +1,60 @@
+"""``POST /v1/chat/completions``: parse and validate, run the pipeline, answer as JSON or SSE."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from pilothouse.core.types import ChatResult
+from pilothouse.gateway.asgi import (
+    Receive,
+    Scope,
+    Send,
+    parse_json_object,
+    read_body,
+    send_json,
+    validation_error,
+)
+from pilothouse.gateway.deps import GatewayDeps
+from pilothouse.gateway.pipeline import ChatContext, Handler
+from pilothouse.gateway.schemas import TRACED_PARAMS, ChatCompletionRequest
+from pilothouse.gateway.streaming import write_stream
+from pilothouse.keys import Principal
+from pilothouse.traces import TraceBuilder
+
+
+class ChatEndpoint:
+    def __init__(self, deps: GatewayDeps, pipeline: Handler) -> None:
+        self._deps = deps
+        self._pipeline = pipeline
+
+    async def __call__(
+        self, scope: Scope, receive: Receive, send: Send, principal: Principal, trace: TraceBuilder
+    ) -> None:
+        data = parse_json_object(await read_body(scope, receive, self._deps.max_body_bytes))
+        try:
+            request = ChatCompletionRequest.model_validate(data)
+        except ValidationError as exc:
+            raise validation_error(exc) from None
+        fields = trace.fields
+        fields["requested_model"] = request.model
+        fields["stream"] = request.stream
+        fields["params"] = {k: data[k] for k in TRACED_PARAMS if k in data}
+        trace.messages = data["messages"]
+
+        deployment = self._deps.router.resolve(request.model, "chat")
+        fields["provider"] = deployment.provider.name
+        ctx = ChatContext(scope, request, data, principal, trace, deployment)
+        outcome = await self._pipeline(ctx)
+
+        if isinstance(outcome, ChatResult):
+            body = outcome.body
+            choices = body.get("choices") or [{}]
+            trace.output = (
+                choices[0].get("message") if len(choices) == 1 else [c.get("message") for c in choices]
+            )
+            fields["finish_reason"] = choices[0].get("finish_reason")
+            fields["served_model"] = body.get("model")
+            await send_json(send, 200, body, trace_id=trace.trace_id)
+            return
+        include_usage = bool(request.stream_options and request.stream_options.include_usage)
+        await write_stream(send, receive, outcome.chunks, trace, include_usage=include_usage)

@@ -1,0 +1,22 @@
+"""What the gateway needs from the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pilothouse.core.ports import TraceSink
+from pilothouse.keys import KeyAuthenticator
+from pilothouse.routing import Router
+from pilothouse.traces.builder import PayloadPolicy
+
+
+@dataclass(slots=True)
+class GatewayDeps:
+    authenticator: KeyAuthenticator
+    router: Router
+    traces: TraceSink
+    store_payloads: PayloadPolicy = "full"
+    config_hash: str | None = None
+    max_body_bytes: int = 4 * 1024 * 1024
+    drain_seconds: float = 30.0
+    extra: dict[str, object] = field(default_factory=dict)

@@ -1,0 +1,117 @@
+"""Server-sent events to the client: chunks as they come, usage only if asked, ``[DONE]`` last.
+
+A failure after the response has started cannot change the status code any more, so it ends the
+stream with an OpenAI-shaped ``error`` event and no ``[DONE]``: never a truncation dressed as success.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+
+from pilothouse.core.errors import PilothouseError
+from pilothouse.core.types import JSON, ChunkStream
+from pilothouse.gateway.asgi import TRACE_HEADER, Receive, Send
+from pilothouse.traces import TraceBuilder
+
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+DONE = b"data: [DONE]\n\n"
+
+
+class ClientDisconnected(PilothouseError):
+    status = 499
+    code = "client_disconnected"
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+class OutputCollector:
+    """Rebuilds the assistant message from deltas, for the trace."""
+
+    __slots__ = ("finish_reason", "model", "text", "tool_calls")
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.tool_calls: dict[int, dict[str, Any]] = {}
+        self.finish_reason: str | None = None
+        self.model: str | None = None
+
+    def add(self, chunk: JSON) -> bool:
+        """Record a chunk; True if it carried answer content (for time to first token)."""
+        self.model = chunk.get("model", self.model)
+        produced = False
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            content = delta.get("content")
+            if content:
+                self.text.append(content)
+                produced = True
+            for call in delta.get("tool_calls") or ():
+                produced = True
+                slot = self.tool_calls.setdefault(
+                    call.get("index", 0),
+                    {"id": None, "type": "function", "function": {"name": "", "arguments": ""}},
+                )
+                if call.get("id"):
+                    slot["id"] = call["id"]
+                fn = call.get("function") or {}
+                slot["function"]["name"] += fn.get("name") or ""
+                slot["function"]["arguments"] += fn.get("arguments") or ""
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+        return produced
+
+    def message(self) -> JSON:
+        out: JSON = {"role": "assistant", "content": "".join(self.text)}
+        if self.tool_calls:
+            out["tool_calls"] = [self.tool_calls[i] for i in sorted(self.tool_calls)]
+        return out
+
+
+async def write_stream(
+    send: Send, receive: Receive, chunks: ChunkStream, trace: TraceBuilder, *, include_usage: bool
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [*SSE_HEADERS, (TRACE_HEADER, trace.trace_id.encode())],
+        }
+    )
+    collector = OutputCollector()
+    watcher = asyncio.get_running_loop().create_task(_wait_disconnect(receive))
+    dumps = orjson.dumps
+    try:
+        async for chunk in chunks:
+            if collector.add(chunk):
+                trace.mark_first_token()
+            if "usage" in chunk and not include_usage:
+                if not chunk.get("choices"):
+                    continue  # the usage-only chunk the client did not ask for
+                chunk = {k: v for k, v in chunk.items() if k != "usage"}
+            await send(
+                {"type": "http.response.body", "body": b"data: " + dumps(chunk) + b"\n\n", "more_body": True}
+            )
+            if watcher.done():
+                raise ClientDisconnected("the client closed the connection mid-stream")
+        await send({"type": "http.response.body", "body": DONE, "more_body": False})
+    except PilothouseError as err:
+        trace.error = err  # the client already has a 200; the trace keeps that status
+        if not isinstance(err, ClientDisconnected):
+            event = b"data: " + dumps(err.to_dict()) + b"\n\n"
+            await send({"type": "http.response.body", "body": event, "more_body": False})
+    finally:
+        watcher.cancel()
+        await chunks.aclose()  # type: ignore[attr-defined]
+        trace.output = collector.message()
+        trace.fields["finish_reason"] = collector.finish_reason
+        trace.fields["served_model"] = collector.model
