@@ -39,10 +39,20 @@ def base_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
             "fake": {"type": "fake", "reply": "Hello from the fake provider, nice to meet you."},
         },
         "models": [
-            {"name": "fake-chat", "provider": "fake", "upstream": "fake-model", "input_price": 1.5,
-             "output_price": 2.0},
-            {"name": "fake-embed", "provider": "fake", "upstream": "fake-embed", "kind": "embedding",
-             "input_price": 0.1},
+            {
+                "name": "fake-chat",
+                "provider": "fake",
+                "upstream": "fake-model",
+                "input_price": 1.5,
+                "output_price": 2.0,
+            },
+            {
+                "name": "fake-embed",
+                "provider": "fake",
+                "upstream": "fake-embed",
+                "kind": "embedding",
+                "input_price": 0.1,
+            },
         ],
         "keys": [{"name": "test-user", "team": "qa", "secret": USER_KEY}],
     }
@@ -56,8 +66,13 @@ def running_gateway(config_data: dict[str, Any]) -> Iterator[Gateway]:
     config = parse_config(config_data, source="test")
     runtime = build_runtime(config)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(runtime), lifespan="on", log_level="warning", access_log=False,
-                       timeout_graceful_shutdown=5)
+        uvicorn.Config(
+            create_app(runtime),
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
     )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
