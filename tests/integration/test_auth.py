@@ -57,6 +57,7 @@ async def test_missing_or_wrong_key_is_401(gateway: Gateway, auth: str | None, c
 async def test_models_needs_a_key(gateway: Gateway) -> None:
     status, body = await call(gateway, "GET", "/v1/models", None)
     assert status == 401
+    assert body["error"]["code"] == "missing_api_key"
 
 
 async def test_revoked_key_is_401_at_once(gateway: Gateway) -> None:

@@ -1,0 +1,115 @@
+"""The Anthropic Messages API adapter: OpenAI-shaped calls in, OpenAI-shaped answers out."""
+
+from __future__ import annotations
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from pilothouse.core.config import Secret
+from pilothouse.core.errors import ProviderBadResponse, ProviderRejected
+from pilothouse.core.types import JSON, ChatCall, ChatResult, ChunkStream, EmbedCall, EmbedResult
+from pilothouse.providers.anthropic.convert import (
+    DEFAULT_MAX_TOKENS,
+    ConversionError,
+    to_chat_completion,
+    to_messages_request,
+)
+from pilothouse.providers.anthropic.stream import StreamTranslator
+from pilothouse.providers.http import HTTPClient
+from pilothouse.providers.sse import sse_events
+
+
+class AnthropicOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    base_url: str = Field("https://api.anthropic.com", description="without the /v1 suffix")
+    api_key: Secret | None = Field(None, description="sent as the x-api-key header")
+    anthropic_version: str = "2023-06-01"
+    default_max_tokens: int = Field(
+        DEFAULT_MAX_TOKENS,
+        gt=0,
+        description="when a request sets neither max_tokens nor max_completion_tokens",
+    )
+    headers: dict[str, str] = Field(default_factory=dict, description="extra headers, e.g. anthropic-beta")
+    max_connections: int = Field(1000, gt=0)
+    connect_timeout: float = Field(10.0, gt=0)
+
+
+class AnthropicProvider:
+    Options = AnthropicOptions
+
+    def __init__(self, name: str, options: AnthropicOptions) -> None:
+        self.name = name
+        self._default_max_tokens = options.default_max_tokens
+        headers = {"anthropic-version": options.anthropic_version, **options.headers}
+        if options.api_key is not None:
+            headers["x-api-key"] = options.api_key.get_secret_value()
+        self._http = HTTPClient(
+            name,
+            base_url=options.base_url,
+            headers=headers,
+            max_connections=options.max_connections,
+            connect_timeout=options.connect_timeout,
+        )
+
+    def _request(self, call: ChatCall) -> JSON:
+        try:
+            return to_messages_request(
+                call.body, model=call.model, default_max_tokens=self._default_max_tokens
+            )
+        except ConversionError as exc:
+            # Not retryable on this provider; routing may still fall back to one that takes it.
+            raise ProviderRejected(f"{self.name}: {exc}", provider=self.name) from None
+
+    async def chat(self, call: ChatCall) -> ChatResult:
+        body = self._request(call)
+        data = await self._http.json("POST", "/v1/messages", json=body, timeout=call.timeout)
+        try:
+            answer, usage = to_chat_completion(data, model=call.model)
+        except ConversionError as exc:
+            raise ProviderBadResponse(
+                f"{self.name}: {exc}", provider=self.name, upstream_status=200
+            ) from None
+        return ChatResult(body=answer, usage=usage)
+
+    async def stream(self, call: ChatCall) -> ChunkStream:
+        body = {**self._request(call), "stream": True}
+        translator = StreamTranslator(self.name, call.model)
+        async with self._http.request(
+            "POST", "/v1/messages", json=body, timeout=call.timeout, stream=True
+        ) as response:
+            async for _event, data in sse_events(response):
+                try:
+                    event = orjson.loads(data)
+                except orjson.JSONDecodeError:
+                    raise ProviderBadResponse(
+                        f"{self.name}: malformed stream event", provider=self.name
+                    ) from None
+                if not isinstance(event, dict):
+                    raise ProviderBadResponse(f"{self.name}: malformed stream event", provider=self.name)
+                for chunk in translator.feed(event):
+                    yield chunk
+                if translator.finished:
+                    return
+        # A clean end of the body without message_stop is still a truncated answer.
+        raise ProviderBadResponse(f"{self.name}: stream ended before message_stop", provider=self.name)
+
+    async def embed(self, call: EmbedCall) -> EmbedResult:
+        raise ProviderRejected(
+            f"{self.name}: Anthropic has no embeddings API; route embedding models to another provider",
+            provider=self.name,
+        )
+
+    async def list_models(self) -> list[str]:
+        data = await self._http.json("GET", "/v1/models?limit=1000", timeout=10.0)
+        items = data.get("data") if isinstance(data, dict) else None
+        return [str(m["id"]) for m in items or [] if isinstance(m, dict) and "id" in m]
+
+    async def health(self) -> bool:
+        try:
+            await self.list_models()
+        except Exception:
+            return False
+        return True
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
