@@ -85,7 +85,7 @@ class HTTPClient:
     async def request(
         self, method: str, path: str, *, json: Any = None, timeout: float | None = None, stream: bool = False
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """Open a request; non-2xx answers and transport failures raise ``ProviderError``s.
+        """Open a request (``path`` under the base URL, or absolute); failures raise ``ProviderError``s.
 
         For streams ``timeout`` bounds the wait for each read (an idle window), not the whole answer.
         """
@@ -96,9 +96,8 @@ class HTTPClient:
         )
         data = orjson.dumps(json) if json is not None else None
         try:
-            async with self.session().request(
-                method, self.base_url + path, data=data, timeout=client_timeout
-            ) as response:
+            url = path if path.startswith("http") else self.base_url + path
+            async with self.session().request(method, url, data=data, timeout=client_timeout) as response:
                 if response.status >= 400:
                     body = await response.read()
                     raise provider_error_for_status(

@@ -45,6 +45,12 @@ class OpenAIProvider:
         if options.organization:
             headers["openai-organization"] = options.organization
         self._query = f"?api-version={options.api_version}" if options.api_version else ""
+        # Azure lists models per resource (/openai/models), not under a deployment's base URL.
+        base = options.base_url.rstrip("/")
+        if options.azure and "/deployments/" in base:
+            self._models_path = base.split("/deployments/")[0] + "/models" + self._query
+        else:
+            self._models_path = self._path("/models")
         self._http = HTTPClient(
             name,
             base_url=options.base_url,
@@ -112,7 +118,7 @@ class OpenAIProvider:
         return EmbedResult(vectors=vectors, usage=Usage.from_openai(data.get("usage")))
 
     async def list_models(self) -> list[str]:
-        data: JSON = await self._http.json("GET", self._path("/models"), timeout=10.0)
+        data: JSON = await self._http.json("GET", self._models_path, timeout=10.0)
         return [str(m["id"]) for m in data.get("data", []) if isinstance(m, dict) and "id" in m]
 
     async def health(self) -> bool:

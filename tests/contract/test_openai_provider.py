@@ -452,11 +452,6 @@ async def test_azure_mode_sends_api_key_header_and_api_version(server: OpenAISer
         assert "authorization" not in sent.headers
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="list_models/health use <base_url>/models, but Azure lists models per resource "
-    "(/openai/models), not per deployment: health() is False against a healthy Azure deployment",
-)
 async def test_azure_health(server: OpenAIServer) -> None:
     provider = make_provider(
         server.azure_base_url("prod-gpt4o"), server.api_key, azure=True, api_version="2024-10-21"
