@@ -6,6 +6,7 @@ import asyncio
 from typing import Annotated, Any
 
 import aiohttp
+import orjson
 import typer
 
 from pilothouse.bootstrap import Runtime
@@ -26,7 +27,12 @@ async def _send_samples(base: str, key: str) -> list[tuple[str, str, str]]:
     done: list[tuple[str, str, str]] = []
     async with aiohttp.ClientSession(headers=headers) as http:
         for prompt in SAMPLES:
-            body = {"model": "smollm2", "messages": [{"role": "user", "content": prompt}], "max_tokens": 48}
+            body = {
+                "model": "smollm2",
+                "messages": [{"role": "user", "content": prompt}],
+                "max_tokens": 48,
+                "temperature": 0,
+            }
             async with http.post(f"{base}/v1/chat/completions", json=body) as r:
                 data: Any = await r.json()
                 answer = data["choices"][0]["message"]["content"] if r.status == 200 else str(data)
@@ -41,10 +47,14 @@ async def _send_samples(base: str, key: str) -> list[tuple[str, str, str]]:
             "stream_options": {"include_usage": True},
         }
         async with http.post(f"{base}/v1/chat/completions", json=stream_body) as r:
-            await r.read()
-            done.append(
-                ("(streamed) Say hello to the Pilothouse demo.", "...", r.headers["x-pilothouse-trace-id"])
-            )
+            pieces: list[str] = []
+            async for line in r.content:
+                if line.startswith(b"data: {"):
+                    chunk = orjson.loads(line[6:])
+                    pieces += [c["delta"].get("content") or "" for c in chunk.get("choices", [])]
+            streamed = "".join(pieces).strip().replace("\n", " ")[:100]
+            trace_id = r.headers["x-pilothouse-trace-id"]
+            done.append(("(streamed) Say hello to the Pilothouse demo.", streamed, trace_id))
         emb = {"model": "local-embed", "input": ["gateways route requests", "traces explain requests"]}
         async with http.post(f"{base}/v1/embeddings", json=emb) as r:
             await r.read()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import re
 import signal
@@ -177,3 +178,17 @@ def test_traces_show_unknown_id(tmp_path: Path) -> None:
 
 def test_version(tmp_path: Path) -> None:
     assert run("version", cwd=tmp_path).stdout.strip()
+
+
+@pytest.mark.local_model
+@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="needs the 'local' extra")
+def test_demo_serves_the_local_model_and_leaves_traces(tmp_path: Path) -> None:
+    port = free_port()
+    result = run("demo", "--once", "--port", str(port), cwd=tmp_path)
+    assert f"http://127.0.0.1:{port}/v1" in result.stdout
+    assert "Demo key (shown once)" in result.stdout
+    assert "from openai import OpenAI" in result.stdout
+    listed = run("traces", "list", cwd=tmp_path).stdout  # the demo's default storage, .pilothouse/
+    assert listed.count("chat.completions") >= 4
+    assert "embeddings" in listed
+    assert (tmp_path / ".pilothouse" / "pilothouse.db").exists()
