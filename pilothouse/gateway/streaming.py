@@ -7,6 +7,7 @@ stream with an OpenAI-shaped ``error`` event and no ``[DONE]``: never a truncati
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import orjson
@@ -90,6 +91,8 @@ async def write_stream(
     collector = OutputCollector()
     watcher = asyncio.get_running_loop().create_task(_wait_disconnect(receive))
     dumps = orjson.dumps
+    start = time.perf_counter()
+    sent = 0
     try:
         async for chunk in chunks:
             if collector.add(chunk):
@@ -101,6 +104,7 @@ async def write_stream(
             await send(
                 {"type": "http.response.body", "body": b"data: " + dumps(chunk) + b"\n\n", "more_body": True}
             )
+            sent += 1
             if watcher.done():
                 raise ClientDisconnected("the client closed the connection mid-stream")
         await send({"type": "http.response.body", "body": DONE, "more_body": False})
@@ -115,3 +119,13 @@ async def write_stream(
         trace.output = collector.message()
         trace.fields["finish_reason"] = collector.finish_reason
         trace.fields["served_model"] = collector.model
+        attributes: dict[str, Any] = {"pilothouse.chunks": sent, "pilothouse.include_usage": include_usage}
+        if trace.error is not None:
+            attributes["error.type"] = trace.error.code
+        trace.add_span(
+            "stream",
+            start,
+            time.perf_counter(),
+            status="error" if trace.error else "ok",
+            attributes=attributes,
+        )

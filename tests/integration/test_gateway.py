@@ -127,6 +127,10 @@ async def test_stream_sends_chunks_usage_and_done(gateway: Gateway) -> None:
     assert trace["ttft_ms"] is not None and 0 < trace["ttft_ms"] <= trace["latency_ms"]
     assert trace["output"]["content"] == text
     assert trace["completion_tokens"] == 9 and trace["finish_reason"] == "stop"
+    spans = {s["name"]: s for s in trace["spans"]}
+    assert set(spans) == {"auth", "provider.attempt", "stream"}
+    assert spans["stream"]["attributes"]["pilothouse.chunks"] == len(chunks)
+    assert spans["provider.attempt"]["attributes"]["pilothouse.ttft_ms"] > 0
 
 
 async def test_stream_hides_usage_unless_asked(gateway: Gateway) -> None:
@@ -152,7 +156,8 @@ async def test_stream_broken_midway_ends_with_error_event_not_done(gateway: Gate
     assert_openai_error(last, "api_error", "upstream_bad_response")
     trace = await fetch_trace(gateway, trace_id)
     assert trace["status"] == "error" and trace["error_code"] == "upstream_bad_response"
-    assert trace["spans"][-1]["name"] == "provider.attempt" and trace["spans"][-1]["status"] == "error"
+    failed = {s["name"]: s["status"] for s in trace["spans"]}
+    assert failed == {"auth": "ok", "provider.attempt": "error", "stream": "error"}
 
 
 @pytest.mark.parametrize(
