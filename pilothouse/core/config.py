@@ -23,6 +23,14 @@ from pydantic import (
 )
 
 from pilothouse.core.errors import ConfigError
+from pilothouse.core.traffic import (
+    BreakerConfig,
+    BudgetConfig,
+    LimitsConfig,
+    LimitSpec,
+    RedisConfig,
+    RouteConfig,
+)
 
 
 def resolve_secret(value: str) -> SecretStr:
@@ -89,6 +97,10 @@ class ModelConfig(Strict):
     cached_input_price: Decimal | None = Field(None, ge=0, description="USD per million cached input tokens")
     context_window: int = Field(8192, gt=0)
     timeout: float | None = Field(None, gt=0)
+    weight: float = Field(1.0, gt=0, description="share of traffic under the weighted strategy")
+    tier: int = Field(0, ge=0, description="cascade order: lower tiers are tried first")
+    prefill: bool = Field(False, description="continues a trailing assistant message (stream resume)")
+    limits: LimitSpec | None = None
 
 
 class KeyConfig(Strict):
@@ -110,6 +122,11 @@ class Config(Strict):
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     models: list[ModelConfig] = Field(default_factory=list)
     keys: list[KeyConfig] = Field(default_factory=list)
+    routes: list[RouteConfig] = Field(default_factory=list)
+    limits: LimitsConfig = LimitsConfig()
+    budgets: list[BudgetConfig] = Field(default_factory=list)
+    circuit_breaker: BreakerConfig = BreakerConfig()
+    redis: RedisConfig | None = None
 
     @model_validator(mode="after")
     def _check_references(self) -> Config:
@@ -123,7 +140,32 @@ class Config(Strict):
             if model.name in seen:
                 raise ValueError(f"models[{i}].name: duplicate model name {model.name!r}")
             seen.add(model.name)
+        for i, route in enumerate(self.routes):
+            if route.name in seen:
+                raise ValueError(f"routes[{i}].name: {route.name!r} is already a model or route name")
+            seen.add(route.name)
+            for field in ("deployments", "fallbacks"):
+                for j, name in enumerate(getattr(route, field)):
+                    target = self.model(name)
+                    if target is None:
+                        raise ValueError(f"routes[{i}].{field}[{j}]: unknown model {name!r}")
+                    if target.kind != "chat":
+                        raise ValueError(f"routes[{i}].{field}[{j}]: {name!r} is not a chat model")
+            if (
+                route.cache
+                and route.cache.embedding_model
+                and self.model(route.cache.embedding_model) is None
+            ):
+                raise ValueError(
+                    f"routes[{i}].cache.embedding_model: unknown model {route.cache.embedding_model!r}"
+                )
+        for i, budget in enumerate(self.budgets):
+            if budget.scope == "route" and budget.name not in seen:
+                raise ValueError(f"budgets[{i}].name: unknown route or model {budget.name!r}")
         return self
+
+    def route(self, name: str) -> RouteConfig | None:
+        return next((r for r in self.routes if r.name == name), None)
 
     def model(self, name: str) -> ModelConfig | None:
         return next((m for m in self.models if m.name == name), None)

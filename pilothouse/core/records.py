@@ -56,6 +56,12 @@ class TraceRecord(BaseModel):
     error_message: str | None = None
     finish_reason: str | None = None
     config_hash: str | None = None
+    route: str | None = None
+    attempts: int = 0
+    cache: Literal["hit_exact", "hit_semantic", "miss", "bypass"] | None = None
+    cost_saved_usd: Decimal = Decimal(0)
+    flags: list[str] = Field(default_factory=list, description="e.g. budget_soft_limit, escalated")
+    attributes: dict[str, Any] = Field(default_factory=dict, description="stage-specific details")
     spans: list[SpanRecord] = Field(default_factory=list)
 
 

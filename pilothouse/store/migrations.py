@@ -87,8 +87,22 @@ def m001_initial(conn: sqlite3.Connection) -> None:
     )
 
 
+def m002_traffic_columns(conn: sqlite3.Connection) -> None:
+    """Route and cache outcome as columns, for spend and cache reports by route."""
+    run_script(
+        conn,
+        """
+        ALTER TABLE traces ADD COLUMN route TEXT;
+        ALTER TABLE traces ADD COLUMN cache TEXT;
+        ALTER TABLE traces ADD COLUMN cost_saved_nanousd INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX traces_route ON traces(route, created_at);
+        """,
+    )
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", m001_initial),
+    ("002_traffic_columns", m002_traffic_columns),
 ]
 
 

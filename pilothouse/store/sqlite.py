@@ -24,6 +24,7 @@ TRACE_FILTERS = {
     "model": "requested_model",
     "status": "status",
     "provider": "provider",
+    "route": "route",
 }
 
 
@@ -77,6 +78,9 @@ def _trace_row(r: TraceRecord) -> tuple[Any, ...]:
         r.error_code,
         r.config_hash,
         orjson.dumps(body).decode(),
+        r.route,
+        r.cache,
+        int((r.cost_saved_usd * NANO).to_integral_value()),
     )
 
 
@@ -97,25 +101,25 @@ class SQLiteStore:
 
     # --- traces -------------------------------------------------------------------------------
     async def write_traces(self, records: Sequence[TraceRecord]) -> None:
-        rows = [_trace_row(r) for r in records]
-        spans = [
-            (
-                r.trace_id,
-                s.span_id,
-                s.name,
-                s.start_ms,
-                s.duration_ms,
-                s.status,
-                orjson.dumps(s.attributes).decode(),
-            )
-            for r in records
-            for s in r.spans
-        ]
-
         def write(conn: sqlite3.Connection) -> None:
+            # Serialising happens here, on the writer thread, not on the event loop.
+            rows = [_trace_row(r) for r in records]
+            spans = [
+                (
+                    r.trace_id,
+                    s.span_id,
+                    s.name,
+                    s.start_ms,
+                    s.duration_ms,
+                    s.status,
+                    orjson.dumps(s.attributes).decode(),
+                )
+                for r in records
+                for s in r.spans
+            ]
             conn.execute("BEGIN")
             try:
-                conn.executemany("INSERT OR REPLACE INTO traces VALUES (" + ",".join("?" * 20) + ")", rows)
+                conn.executemany("INSERT OR REPLACE INTO traces VALUES (" + ",".join("?" * 23) + ")", rows)
                 conn.executemany("INSERT OR REPLACE INTO spans VALUES (?,?,?,?,?,?,?)", spans)
                 conn.execute("COMMIT")
             except BaseException:

@@ -20,11 +20,13 @@ class TraceBuilder:
 
     __slots__ = (
         "_start",
+        "attributes",
         "cost_usd",
         "created_at",
         "endpoint",
         "error",
         "fields",
+        "flags",
         "http_status",
         "messages",
         "output",
@@ -48,6 +50,8 @@ class TraceBuilder:
         self.ttft_ms: float | None = None
         self.http_status = 200
         self.error: PilothouseError | None = None
+        self.flags: list[str] = []
+        self.attributes: dict[str, Any] = {}
 
     def elapsed_ms(self, at: float | None = None) -> float:
         return ((time.perf_counter() if at is None else at) - self._start) * 1000.0
@@ -105,6 +109,8 @@ class TraceBuilder:
             error_message=err.message if err else None,
             config_hash=config_hash,
             spans=self.spans,
+            flags=self.flags,
+            attributes=self.attributes,
             **{**_DEFAULTS, **self.fields},
         )
 
@@ -120,4 +126,8 @@ _DEFAULTS: dict[str, Any] = {
     "stream": False,
     "params": {},
     "finish_reason": None,
+    "route": None,
+    "attempts": 0,
+    "cache": None,
+    "cost_saved_usd": Decimal(0),
 }
