@@ -12,7 +12,7 @@ from pilothouse.gateway.deps import GatewayDeps
 from pilothouse.gateway.stages import AccessControl, Accounting
 from pilothouse.keys import KeyAuthenticator, KeyService
 from pilothouse.providers import build_provider
-from pilothouse.routing import Deployment, Router
+from pilothouse.routing import Deployment, Route, Router
 from pilothouse.store import SQLiteStore, open_store
 from pilothouse.traces import BatchTraceWriter
 from pilothouse.web.admin import create_admin_app
@@ -51,7 +51,16 @@ def build_router(config: Config, providers: dict[str, Provider]) -> Router:
         )
         for m in config.models
     }
-    return Router(deployments)
+    routes = {
+        r.name: Route(
+            name=r.name,
+            config=r,
+            deployments=tuple(deployments[n] for n in r.deployments),
+            fallbacks=tuple(deployments[n] for n in r.fallbacks),
+        )
+        for r in config.routes
+    }
+    return Router(deployments, routes)
 
 
 def build_runtime(config: Config) -> Runtime:
@@ -84,7 +93,7 @@ def create_app(runtime: Runtime) -> GatewayApp:
     )
     return GatewayApp(
         deps,
-        stages=[AccessControl(), Accounting()],
+        stages=[AccessControl(), Accounting({m.name: m for m in config.models})],
         fallback=create_admin_app(
             authenticator=runtime.authenticator, keys=runtime.keys, traces=runtime.store
         ),

@@ -66,8 +66,16 @@ class KeyStore(Protocol):
     async def revoke_key(self, key_id_or_prefix: str) -> KeyRecord | None: ...
 
 
-class SpanRecorder(Protocol):
-    """What stages use to add timed spans to the current trace (implemented in ``traces``)."""
+class TraceRecorder(Protocol):
+    """What stages use to add timed spans and fields to the current trace (implemented in ``traces``).
+
+    ``fields`` takes ``TraceRecord`` field names (``provider``, ``served_model``, ``attempts``...);
+    ``flags`` takes short markers such as ``escalated`` or ``budget_soft_limit``.
+    """
+
+    fields: dict[str, Any]
+    flags: list[str]
+    attributes: dict[str, Any]
 
     def add_span(
         self,

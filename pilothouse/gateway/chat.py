@@ -41,9 +41,9 @@ class ChatEndpoint:
         fields["params"] = {k: data[k] for k in TRACED_PARAMS if k in data}
         trace.messages = data["messages"]
 
-        deployment = self._deps.router.resolve(request.model, "chat")
-        fields["provider"] = deployment.provider.name
-        ctx = ChatContext(scope, request, data, principal, trace, deployment)
+        route = self._deps.router.route(request.model)
+        fields["route"] = route.name
+        ctx = ChatContext(scope, request, data, principal, trace, route)
         outcome = await self._pipeline(ctx)
 
         if isinstance(outcome, ChatResult):
@@ -53,7 +53,6 @@ class ChatEndpoint:
                 choices[0].get("message") if len(choices) == 1 else [c.get("message") for c in choices]
             )
             fields["finish_reason"] = choices[0].get("finish_reason")
-            fields["served_model"] = body.get("model")
             await send_json(send, 200, body, trace_id=trace.trace_id)
             return
         include_usage = bool(request.stream_options and request.stream_options.include_usage)

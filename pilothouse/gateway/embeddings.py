@@ -46,10 +46,10 @@ class EmbeddingsEndpoint:
         trace.fields["requested_model"] = request.model
         trace.fields["params"] = {"inputs": len(inputs), "dimensions": request.dimensions}
         principal.require_scope("embeddings")
-        deployment = self._deps.router.resolve(request.model, "embedding")
+        deployment = self._deps.router.embedding(request.model)
         principal.require_model(deployment.name)
         trace.fields["provider"] = deployment.provider.name
-        trace.fields["served_model"] = deployment.model.upstream
+        trace.fields["served_model"] = deployment.name
         result = await self._deps.router.embed(deployment, inputs, request.dimensions, trace)
         trace.usage = result.usage
         trace.cost_usd = cost_of(result.usage, deployment.model)

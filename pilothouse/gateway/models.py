@@ -17,8 +17,8 @@ class ModelsEndpoint:
     ) -> None:
         principal.require_scope("models")
         data = [
-            {"id": d.name, "object": "model", "created": 0, "owned_by": d.provider.name}
-            for d in self._deps.router.deployments()
-            if principal.models is None or d.name in principal.models
+            {"id": name, "object": "model", "created": 0, "owned_by": owner}
+            for name, owner in self._deps.router.public_names()
+            if principal.models is None or name in principal.models
         ]
         await send_json(send, 200, {"object": "list", "data": data}, trace_id=trace.trace_id)

@@ -14,7 +14,7 @@ from pilothouse.core.types import JSON, ChatResult, ChunkStream
 from pilothouse.gateway.asgi import Scope
 from pilothouse.gateway.schemas import ChatCompletionRequest
 from pilothouse.keys import Principal
-from pilothouse.routing import Deployment
+from pilothouse.routing import Route
 from pilothouse.traces import TraceBuilder
 
 
@@ -25,7 +25,7 @@ class ChatContext:
     body: JSON  # the OpenAI-shaped body as the client sent it; stages may rewrite it
     principal: Principal
     trace: TraceBuilder
-    deployment: Deployment
+    route: Route
     state: dict[str, Any] = field(default_factory=dict)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from pilothouse.core.config import ModelConfig
 from pilothouse.core.pricing import cost_of
 from pilothouse.core.types import ChatResult, ChunkStream, Usage
 from pilothouse.gateway.pipeline import ChatContext, ChatOutcome, Handler, StreamOutcome
@@ -15,7 +18,7 @@ class AccessControl:
 
     async def __call__(self, ctx: ChatContext, call_next: Handler) -> ChatOutcome:
         ctx.principal.require_scope("chat")
-        ctx.principal.require_model(ctx.deployment.name)
+        ctx.principal.require_model(ctx.route.name)
         return await call_next(ctx)
 
 
@@ -24,23 +27,27 @@ class Accounting:
 
     name = "accounting"
 
+    def __init__(self, prices: dict[str, ModelConfig]) -> None:
+        self._prices = prices  # by deployment name: responses name the deployment that served them
+
     async def __call__(self, ctx: ChatContext, call_next: Handler) -> ChatOutcome:
         outcome = await call_next(ctx)
         if isinstance(outcome, ChatResult):
-            self._account(ctx, outcome.usage)
+            self._account(ctx, outcome.usage, outcome.body.get("model"))
             return outcome
         return StreamOutcome(self._metered(ctx, outcome.chunks))
 
-    def _account(self, ctx: ChatContext, usage: Usage) -> None:
+    def _account(self, ctx: ChatContext, usage: Usage, served_by: str | None) -> None:
         ctx.trace.usage = usage
-        ctx.trace.cost_usd = cost_of(usage, ctx.deployment.model)
+        model = self._prices.get(served_by or "")
+        ctx.trace.cost_usd = cost_of(usage, model) if model is not None else Decimal(0)
 
     async def _metered(self, ctx: ChatContext, chunks: ChunkStream) -> ChunkStream:
         try:
             async for chunk in chunks:
                 usage = chunk.get("usage")
                 if usage:
-                    self._account(ctx, Usage.from_openai(usage))
+                    self._account(ctx, Usage.from_openai(usage), chunk.get("model"))
                 yield chunk
         finally:
             await chunks.aclose()  # type: ignore[attr-defined]
@@ -56,5 +63,5 @@ class ProviderCall:
 
     async def __call__(self, ctx: ChatContext) -> ChatOutcome:
         if ctx.request.stream:
-            return StreamOutcome(await self._router.stream(ctx.deployment, ctx.body, ctx.trace))
-        return await self._router.chat(ctx.deployment, ctx.body, ctx.trace)
+            return StreamOutcome(await self._router.stream(ctx.route, ctx.body, ctx.trace))
+        return await self._router.chat(ctx.route, ctx.body, ctx.trace)

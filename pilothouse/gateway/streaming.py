@@ -38,17 +38,15 @@ async def _wait_disconnect(receive: Receive) -> None:
 class OutputCollector:
     """Rebuilds the assistant message from deltas, for the trace."""
 
-    __slots__ = ("finish_reason", "model", "text", "tool_calls")
+    __slots__ = ("finish_reason", "text", "tool_calls")
 
     def __init__(self) -> None:
         self.text: list[str] = []
         self.tool_calls: dict[int, dict[str, Any]] = {}
         self.finish_reason: str | None = None
-        self.model: str | None = None
 
     def add(self, chunk: JSON) -> bool:
         """Record a chunk; True if it carried answer content (for time to first token)."""
-        self.model = chunk.get("model", self.model)
         produced = False
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
@@ -118,7 +116,6 @@ async def write_stream(
         await chunks.aclose()  # type: ignore[attr-defined]
         trace.output = collector.message()
         trace.fields["finish_reason"] = collector.finish_reason
-        trace.fields["served_model"] = collector.model
         attributes: dict[str, Any] = {"pilothouse.chunks": sent, "pilothouse.include_usage": include_usage}
         if trace.error is not None:
             attributes["error.type"] = trace.error.code

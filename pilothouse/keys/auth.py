@@ -25,6 +25,7 @@ class Principal:
     key_id: str
     name: str
     team_id: str | None
+    team_name: str | None
     scopes: frozenset[str]
     models: frozenset[str] | None  # None: every model
     expires_at: float | None  # unix seconds
@@ -48,6 +49,7 @@ class Principal:
             key_id=record.key_id,
             name=record.name,
             team_id=record.team_id,
+            team_name=record.team_name,
             scopes=frozenset(record.scopes),
             models=frozenset(record.models) if record.models is not None else None,
             expires_at=record.expires_at.timestamp() if record.expires_at else None,
@@ -55,7 +57,7 @@ class Principal:
         )
 
 
-ADMIN_PRINCIPAL = Principal("admin", "admin", None, frozenset({ADMIN_SCOPE}), None, None, False)
+ADMIN_PRINCIPAL = Principal("admin", "admin", None, None, frozenset({ADMIN_SCOPE}), None, None, False)
 
 
 def bearer_token(header: bytes | None) -> str:

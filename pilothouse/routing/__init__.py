@@ -3,6 +3,7 @@
 Later strategies (weighted, latency, cost, cascade), retries, fallbacks and circuit breakers live here.
 """
 
-from pilothouse.routing.router import Deployment, Router
+from pilothouse.routing.route import Deployment, Route, implicit_route
+from pilothouse.routing.router import Router
 
-__all__ = ["Deployment", "Router"]
+__all__ = ["Deployment", "Route", "Router", "implicit_route"]

@@ -5,29 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pilothouse.core.config import ModelConfig
 from pilothouse.core.errors import NotFound, PilothouseError, ProviderError, ProviderTimeout
-from pilothouse.core.ports import Provider, SpanRecorder
+from pilothouse.core.ports import TraceRecorder
 from pilothouse.core.types import JSON, ChatCall, ChatResult, ChunkStream, EmbedCall, EmbedResult
+from pilothouse.routing.route import Deployment, Route, implicit_route
 
 T = TypeVar("T")
 ATTEMPT = "provider.attempt"
-
-
-@dataclass(frozen=True, slots=True)
-class Deployment:
-    """One model behind one provider, with its prices and deadline."""
-
-    model: ModelConfig
-    provider: Provider
-    timeout: float
-
-    @property
-    def name(self) -> str:
-        return self.model.name
 
 
 class Attempt:
@@ -35,7 +21,7 @@ class Attempt:
 
     __slots__ = ("attributes", "spans", "start")
 
-    def __init__(self, dep: Deployment, spans: SpanRecorder) -> None:
+    def __init__(self, dep: Deployment, spans: TraceRecorder) -> None:
         self.spans = spans
         self.start = time.perf_counter()
         self.attributes: dict[str, Any] = {
@@ -70,17 +56,36 @@ def _timeout(dep: Deployment, what: str) -> ProviderTimeout:
 
 
 class Router:
-    def __init__(self, deployments: dict[str, Deployment]) -> None:
+    def __init__(self, deployments: dict[str, Deployment], routes: dict[str, Route] | None = None) -> None:
         self._deployments = deployments
+        self._routes = dict(routes or {})
+        for dep in deployments.values():
+            if dep.model.kind == "chat" and dep.name not in self._routes:
+                self._routes[dep.name] = implicit_route(dep)
 
     def deployments(self) -> list[Deployment]:
         return list(self._deployments.values())
 
-    def resolve(self, model: str, kind: str) -> Deployment:
+    def public_names(self) -> list[tuple[str, str]]:
+        """Every name a client may send, with what serves it (for /v1/models)."""
+        names = [(name, ",".join(d.provider.name for d in r.deployments)) for name, r in self._routes.items()]
+        names += [
+            (d.name, d.provider.name) for d in self._deployments.values() if d.model.kind == "embedding"
+        ]
+        return names
+
+    def route(self, model: str) -> Route:
+        route = self._routes.get(model)
+        if route is None:
+            raise NotFound(f"The chat model '{model}' does not exist.", param="model", code="model_not_found")
+        return route
+
+    def embedding(self, model: str) -> Deployment:
         dep = self._deployments.get(model)
-        if dep is None or dep.model.kind != kind:
-            what = "chat model" if kind == "chat" else "embedding model"
-            raise NotFound(f"The {what} '{model}' does not exist.", param="model", code="model_not_found")
+        if dep is None or dep.model.kind != "embedding":
+            raise NotFound(
+                f"The embedding model '{model}' does not exist.", param="model", code="model_not_found"
+            )
         return dep
 
     async def _call(self, dep: Deployment, call: Callable[[], Awaitable[T]], attempt: Attempt) -> T:
@@ -93,16 +98,20 @@ class Router:
             attempt.failed(err)
             raise err from None
 
-    async def chat(self, dep: Deployment, body: JSON, spans: SpanRecorder) -> ChatResult:
+    async def chat(self, route: Route, body: JSON, spans: TraceRecorder) -> ChatResult:
+        dep = route.deployments[0]
         call = ChatCall(model=dep.model.upstream, body=body, timeout=dep.timeout)
         attempt = Attempt(dep, spans)
         result = await self._call(dep, lambda: dep.provider.chat(call), attempt)
         attempt.usage(result.usage.prompt_tokens, result.usage.completion_tokens)
         attempt.ok()
+        result.body["model"] = dep.name  # the response names the deployment that served it
+        spans.fields["served_model"] = dep.name
+        spans.fields["provider"] = dep.provider.name
         return result
 
     async def embed(
-        self, dep: Deployment, inputs: list[str], dimensions: int | None, spans: SpanRecorder
+        self, dep: Deployment, inputs: list[str], dimensions: int | None, spans: TraceRecorder
     ) -> EmbedResult:
         call = EmbedCall(model=dep.model.upstream, inputs=inputs, dimensions=dimensions, timeout=dep.timeout)
         attempt = Attempt(dep, spans)
@@ -111,9 +120,10 @@ class Router:
         attempt.ok()
         return result
 
-    async def stream(self, dep: Deployment, body: JSON, spans: SpanRecorder) -> ChunkStream:
+    async def stream(self, route: Route, body: JSON, spans: TraceRecorder) -> ChunkStream:
         """Open the stream and wait for its first chunk, so failures before any byte reaches the client
         surface as ordinary errors (right HTTP status) rather than as a broken stream."""
+        dep = route.deployments[0]
         call = ChatCall(model=dep.model.upstream, body=body, timeout=dep.timeout)
         attempt = Attempt(dep, spans)
         chunks = aiter(dep.provider.stream(call))
@@ -125,6 +135,8 @@ class Router:
             await _close(chunks)
             raise
         attempt.attributes["pilothouse.ttft_ms"] = round((time.perf_counter() - attempt.start) * 1000, 3)
+        spans.fields["served_model"] = dep.name
+        spans.fields["provider"] = dep.provider.name
         return self._rest(dep, chunks, first, attempt)
 
     async def _rest(
@@ -134,6 +146,7 @@ class Router:
             if first is None:
                 attempt.ok()
                 return
+            first["model"] = dep.name
             yield first
             while True:
                 # An idle window per chunk: a stalled upstream ends the stream with a timeout error.
@@ -147,6 +160,7 @@ class Router:
                 usage = chunk.get("usage")
                 if usage:
                     attempt.usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
+                chunk["model"] = dep.name
                 yield chunk
         except PilothouseError as err:
             attempt.failed(err)

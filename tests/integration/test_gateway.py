@@ -93,7 +93,7 @@ async def test_completion_has_trace_with_tokens_cost_and_spans(gateway: Gateway)
     trace = await fetch_trace(gateway, headers["x-pilothouse-trace-id"])
     assert trace["status"] == "ok"
     assert trace["requested_model"] == "fake-chat"
-    assert trace["served_model"] == "fake-model"
+    assert trace["served_model"] == "fake-chat"
     assert trace["provider"] == "fake"
     assert trace["params"] == {"temperature": 0.2}
     assert trace["messages"] == [{"role": "user", "content": "Hello there"}]

@@ -134,7 +134,7 @@ async def test_raw_stream_ends_with_done_and_trace_has_ttft(local_gateway: Gatew
                     break
         else:
             raise AssertionError("trace not stored")
-    assert trace["served_model"] == "smollm2-135m-instruct"
+    assert trace["served_model"] == "smollm2"
     assert trace["ttft_ms"] > 0
     assert trace["completion_tokens"] > 0
     assert trace["cost_usd"] != "0"
@@ -196,7 +196,7 @@ def test_tool_calls_through_the_gateway(upstream_gateway: Gateway) -> None:
         assert completion.choices[0].finish_reason == "tool_calls"
         assert call.function.name == "get_weather"
         assert "city" in json.loads(call.function.arguments)
-        assert completion.model == "gpt-4o-mini"
+        assert completion.model == "gpt"  # the deployment that served it
 
         stream = client.chat.completions.create(
             model="gpt", messages=messages, tools=[WEATHER_TOOL], stream=True
