@@ -10,7 +10,8 @@ the HTTP edge renders ``{"error": {"message", "type", "param", "code"}}`` from i
     ├── AuthenticationFailed         401 authentication_error
     ├── PermissionDenied             403 permission_error
     ├── NotFound                     404 not_found_error
-    ├── RateLimited                  429 rate_limit_exceeded (carries retry_after)
+    ├── BudgetExceeded               402 budget_exceeded
+    ├── RateLimited                  429 rate_limit_exceeded (carries retry_after and x-ratelimit headers)
     ├── ServiceUnavailable           503 service_unavailable
     ├── ConfigError                  (start-up only: names the key path)
     └── ProviderError                502 upstream_error (carries provider, upstream status, retryable)
@@ -25,6 +26,7 @@ Our errors never subclass a vendor SDK's.
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 
@@ -88,19 +90,34 @@ class NotFound(PilothouseError):
     code = "not_found"
 
 
+class BudgetExceeded(PilothouseError):
+    status = 402
+    type = "insufficient_quota"
+    code = "budget_exceeded"
+
+
 class RateLimited(PilothouseError):
     status = 429
     type = "rate_limit_error"
     code = "rate_limit_exceeded"
 
-    def __init__(self, message: str, *, retry_after: float | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        code: str | None = None,
+        extra_headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+        self.extra_headers = extra_headers or []
 
     def headers(self) -> list[tuple[bytes, bytes]]:
-        if self.retry_after is None:
-            return []
-        return [(b"retry-after", str(max(1, round(self.retry_after))).encode())]
+        out = list(self.extra_headers)
+        if self.retry_after is not None:
+            out.append((b"retry-after", str(max(1, math.ceil(self.retry_after))).encode()))
+        return out
 
 
 class ServiceUnavailable(PilothouseError):

@@ -86,3 +86,23 @@ class TraceRecorder(Protocol):
         status: str = "ok",
         attributes: dict[str, Any] | None = None,
     ) -> None: ...
+
+
+class TextEmbedder(Protocol):
+    """Embeddings for stages that need them (semantic cache, RAG), without importing providers."""
+
+    async def embed_texts(self, texts: list[str]) -> list[list[float]]: ...
+
+
+class Lease(Protocol):
+    """An admitted request's hold on a limit; released with the actual token count once known."""
+
+    async def release(self, actual_tokens: int | None = None) -> None: ...
+
+
+class DeploymentGate(Protocol):
+    """Routing asks before each attempt whether a deployment has room under its own limits."""
+
+    async def try_acquire(self, deployment: str, tokens: int) -> Lease | None:
+        """A lease, or None when the deployment is at its RPM, TPM or concurrency limit."""
+        ...

@@ -53,7 +53,9 @@ class ChatEndpoint:
                 choices[0].get("message") if len(choices) == 1 else [c.get("message") for c in choices]
             )
             fields["finish_reason"] = choices[0].get("finish_reason")
-            await send_json(send, 200, body, trace_id=trace.trace_id)
+            await send_json(send, 200, body, trace_id=trace.trace_id, headers=ctx.response_headers)
             return
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        await write_stream(send, receive, outcome.chunks, trace, include_usage=include_usage)
+        await write_stream(
+            send, receive, outcome.chunks, trace, include_usage=include_usage, headers=ctx.response_headers
+        )

@@ -27,6 +27,8 @@ class ChatContext:
     trace: TraceBuilder
     route: Route
     state: dict[str, Any] = field(default_factory=dict)
+    # Headers stages add to the answer (x-ratelimit-*, cache status...), sent with JSON and SSE alike.
+    response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -77,13 +78,19 @@ class OutputCollector:
 
 
 async def write_stream(
-    send: Send, receive: Receive, chunks: ChunkStream, trace: TraceBuilder, *, include_usage: bool
+    send: Send,
+    receive: Receive,
+    chunks: ChunkStream,
+    trace: TraceBuilder,
+    *,
+    include_usage: bool,
+    headers: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:
     await send(
         {
             "type": "http.response.start",
             "status": 200,
-            "headers": [*SSE_HEADERS, (TRACE_HEADER, trace.trace_id.encode())],
+            "headers": [*SSE_HEADERS, *headers, (TRACE_HEADER, trace.trace_id.encode())],
         }
     )
     collector = OutputCollector()
