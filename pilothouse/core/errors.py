@@ -125,6 +125,15 @@ class ServiceUnavailable(PilothouseError):
     type = "api_error"
     code = "service_unavailable"
 
+    def __init__(self, message: str, *, retry_after: float | None = None, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after  # load shedding tells clients when to come back
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        if self.retry_after is None:
+            return []
+        return [(b"retry-after", str(max(1, math.ceil(self.retry_after))).encode())]
+
 
 class ConfigError(PilothouseError):
     """Raised at start-up; ``path`` is the dotted key path in pilothouse.yaml (or the file itself)."""
@@ -194,6 +203,16 @@ class ProviderRejected(ProviderError):
     retryable = False
 
 
+# How providers word a refusal on policy grounds (OpenAI, Azure content filter, Anthropic).
+CONTENT_POLICY_MARKERS = (
+    "content_policy",
+    "content policy",
+    "content management policy",
+    "content_filter",
+    "safety",
+)
+
+
 def provider_error_for_status(
     status: int, message: str, *, provider: str, retry_after: float | None = None
 ) -> ProviderError:
@@ -210,7 +229,10 @@ def provider_error_for_status(
         return ProviderTimeout(message, provider=provider, upstream_status=status)
     if 400 <= status < 500:
         err = ProviderRejected(message, provider=provider, upstream_status=status)
-        if "context" in message.lower() and ("length" in message.lower() or "window" in message.lower()):
+        lowered = message.lower()
+        if "context" in lowered and ("length" in lowered or "window" in lowered):
             err.code = "context_length_exceeded"  # type: ignore[misc]
+        elif any(marker in lowered for marker in CONTENT_POLICY_MARKERS):
+            err.code = "content_policy_violation"  # type: ignore[misc]
         return err
     return ProviderError(message, provider=provider, upstream_status=status, retry_after=retry_after)

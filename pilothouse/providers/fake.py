@@ -8,7 +8,12 @@ for outage drills. It never stands in for the component under test.
         latency_ms: 50           # before the answer (or the first chunk)
         chunk_delay_ms: 5        # between stream chunks
         fault: http_503          # none | http_429 | http_500 | http_503 | timeout | connection_error
-                                 # | broken_stream | malformed_json
+                                 # | broken_stream | stall_stream | malformed_json | context_length
+                                 # | content_policy
+        finish_reason: stop      # or length, content_filter (a refusal)
+        logprob: -0.2            # per-token logprob reported when the request asks for logprobs
+
+    A trailing assistant message is continued (prefill): the reply is the rest of the script after it.
         fault_rate: 0.5          # share of calls that fail
 """
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import re
 import time
 from typing import Any, Literal
 
@@ -37,6 +43,9 @@ Fault = Literal[
     "timeout",
     "connection_error",
     "broken_stream",
+    "stall_stream",
+    "context_length",
+    "content_policy",
     "malformed_json",
 ]
 
@@ -49,7 +58,9 @@ class FakeOptions(BaseModel):
     chunk_delay_ms: float = Field(0.0, ge=0)
     fault: Fault = "none"
     fault_rate: float = Field(1.0, ge=0, le=1)
-    fault_after_chunks: int = Field(2, ge=0, description="broken_stream: chunks sent before the break")
+    fault_after_chunks: int = Field(2, ge=0, description="broken/stall_stream: chunks sent before the break")
+    finish_reason: Literal["stop", "length", "content_filter"] = "stop"
+    logprob: float | None = Field(None, le=0)
     retry_after: float | None = Field(None, ge=0)
     models: list[str] = Field(default_factory=lambda: ["fake-model"])
     embedding_dimensions: int = Field(8, gt=0)
@@ -79,10 +90,16 @@ class FakeProvider:
 
     # --- behaviour ----------------------------------------------------------------------------
     def _reply_for(self, body: JSON) -> str:
-        if not self.options.echo:
-            return self.options.reply
-        users = [m for m in body.get("messages", []) if isinstance(m, dict) and m.get("role") == "user"]
-        return _text_of(users[-1].get("content")) if users else ""
+        messages = [m for m in body.get("messages", []) if isinstance(m, dict)]
+        script = self.options.reply
+        if self.options.echo:
+            users = [m for m in messages if m.get("role") == "user"]
+            script = _text_of(users[-1].get("content")) if users else ""
+        if messages and messages[-1].get("role") == "assistant":  # prefill: continue the answer
+            prefix = _text_of(messages[-1].get("content"))
+            if script.startswith(prefix):
+                return script[len(prefix) :]
+        return script
 
     def _prompt_tokens(self, body: JSON) -> int:
         return sum(
@@ -125,7 +142,11 @@ class FakeProvider:
             "created": int(time.time()),
             "model": call.model,
             "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": self.options.finish_reason,
+                }
             ],
         }
 
@@ -135,13 +156,16 @@ class FakeProvider:
         text = self._reply_for(call.body)
         usage = Usage(prompt_tokens=self._prompt_tokens(call.body), completion_tokens=_count_tokens(text))
         body = self._completion(call, text)
+        if call.body.get("logprobs") and self.options.logprob is not None:
+            tokens = [{"token": w, "logprob": self.options.logprob} for w in text.split()]
+            body["choices"][0]["logprobs"] = {"content": tokens}
         body["usage"] = usage.to_openai()
         return ChatResult(body=body, usage=usage)
 
     async def stream(self, call: ChatCall) -> ChunkStream:
         breaks = await self._before_answer(call, streaming=True)
         text = self._reply_for(call.body)
-        words = text.split(" ")
+        pieces = re.findall(r"\s*\S+", text) or [text]
         base = {
             "id": "chatcmpl-fake-stream",
             "object": "chat.completion.chunk",
@@ -152,15 +176,17 @@ class FakeProvider:
             **base,
             "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
         }
-        for i, word in enumerate(words):
+        for i, piece in enumerate(pieces):
             if breaks and i >= self.options.fault_after_chunks:
+                if self.options.fault == "stall_stream":
+                    await asyncio.sleep(3600)  # routing's idle window ends this
                 raise ProviderBadResponse(f"{self.name}: stream broke (injected)", provider=self.name)
             if self.options.chunk_delay_ms:
                 await asyncio.sleep(self.options.chunk_delay_ms / 1000.0)
-            piece = word if i == 0 else " " + word
             yield {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
         usage = Usage(prompt_tokens=self._prompt_tokens(call.body), completion_tokens=_count_tokens(text))
-        yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        finish = {"index": 0, "delta": {}, "finish_reason": self.options.finish_reason}
+        yield {**base, "choices": [finish]}
         yield {**base, "choices": [], "usage": usage.to_openai()}
 
     async def embed(self, call: EmbedCall) -> EmbedResult:

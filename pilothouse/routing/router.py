@@ -1,68 +1,48 @@
-"""Resolve a public model name to a deployment and call it with a deadline, one span per attempt."""
+"""Route a request: try deployments in strategy order with retries, fallbacks, circuit breakers and
+cascade escalation, each attempt a span on the trace. Streams live in ``streams.py``."""
 
 from __future__ import annotations
 
-import asyncio
+import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from pilothouse.core.errors import NotFound, PilothouseError, ProviderError, ProviderTimeout
-from pilothouse.core.ports import TraceRecorder
+from pilothouse.core.errors import NotFound, PilothouseError
+from pilothouse.core.ports import DeploymentGate, Lease, TraceRecorder
+from pilothouse.core.traffic import BreakerConfig
 from pilothouse.core.types import JSON, ChatCall, ChatResult, ChunkStream, EmbedCall, EmbedResult
+from pilothouse.routing.attempt import Attempt
+from pilothouse.routing.breaker import BreakerBoard, LocalBreakerBoard
+from pilothouse.routing.cascade import escalation_reason
+from pilothouse.routing.plan import Plan, Planner, within
 from pilothouse.routing.route import Deployment, Route, implicit_route
+from pilothouse.routing.strategy import LatencyTracker
+from pilothouse.routing.streams import StreamRouter
 
 T = TypeVar("T")
-ATTEMPT = "provider.attempt"
-
-
-class Attempt:
-    """The span of one provider call: OpenTelemetry GenAI attribute names, status, timing."""
-
-    __slots__ = ("attributes", "spans", "start")
-
-    def __init__(self, dep: Deployment, spans: TraceRecorder) -> None:
-        self.spans = spans
-        self.start = time.perf_counter()
-        self.attributes: dict[str, Any] = {
-            "gen_ai.provider.name": dep.provider.name,
-            "gen_ai.request.model": dep.model.upstream,
-            "pilothouse.deployment": dep.name,
-        }
-
-    def usage(self, input_tokens: int, output_tokens: int | None = None) -> None:
-        self.attributes["gen_ai.usage.input_tokens"] = input_tokens
-        if output_tokens is not None:
-            self.attributes["gen_ai.usage.output_tokens"] = output_tokens
-
-    def ok(self) -> None:
-        self.spans.add_span(ATTEMPT, self.start, time.perf_counter(), attributes=self.attributes)
-
-    def failed(self, err: PilothouseError | None) -> None:
-        if err is not None:
-            self.attributes["error.type"] = err.code
-            self.attributes["error.message"] = err.message[:300]
-            if isinstance(err, ProviderError) and err.upstream_status is not None:
-                self.attributes["http.response.status_code"] = err.upstream_status
-        else:
-            self.attributes["error.type"] = "cancelled"
-        self.spans.add_span(
-            ATTEMPT, self.start, time.perf_counter(), status="error", attributes=self.attributes
-        )
-
-
-def _timeout(dep: Deployment, what: str) -> ProviderTimeout:
-    return ProviderTimeout(f"{dep.provider.name}: {what} within {dep.timeout:g}s", provider=dep.provider.name)
 
 
 class Router:
-    def __init__(self, deployments: dict[str, Deployment], routes: dict[str, Route] | None = None) -> None:
+    def __init__(
+        self,
+        deployments: dict[str, Deployment],
+        routes: dict[str, Route] | None = None,
+        *,
+        breakers: BreakerBoard | None = None,
+        gate: DeploymentGate | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         self._deployments = deployments
         self._routes = dict(routes or {})
         for dep in deployments.values():
             if dep.model.kind == "chat" and dep.name not in self._routes:
                 self._routes[dep.name] = implicit_route(dep)
+        self.latency = LatencyTracker()
+        self.breakers = breakers or LocalBreakerBoard(BreakerConfig())
+        self._planner = Planner(self.breakers, gate, self.latency, rng or random.Random())
+        self._streams = StreamRouter(self._planner)
 
+    # --- names ------------------------------------------------------------------------------------
     def deployments(self) -> list[Deployment]:
         return list(self._deployments.values())
 
@@ -88,93 +68,125 @@ class Router:
             )
         return dep
 
-    async def _call(self, dep: Deployment, call: Callable[[], Awaitable[T]], attempt: Attempt) -> T:
-        """One provider call under the deployment's deadline; a failure records the attempt's span."""
-        try:
-            async with asyncio.timeout(dep.timeout):
-                return await call()
-        except (PilothouseError, TimeoutError) as exc:
-            err = exc if isinstance(exc, PilothouseError) else _timeout(dep, "no answer")
-            attempt.failed(err)
-            raise err from None
+    # --- chat -------------------------------------------------------------------------------------
+    async def chat(self, route: Route, body: JSON, trace: TraceRecorder) -> ChatResult:
+        plan = self._planner.plan(route, body)
+        config = route.config
+        cascade = config.cascade if config.strategy == "cascade" else None
+        if cascade is not None and cascade.min_mean_logprob is not None:
+            body = {**body, "logprobs": True}
+        escalated: ChatResult | None = None
+        for index, dep in enumerate(plan.candidates):
+            admitted, lease = await self._planner.admit(plan, dep, trace)
+            if not admitted:
+                continue
+            result = await self._try_deployment(plan, dep, body, trace, lease)
+            if result is None:
+                continue
+            reason = escalation_reason(cascade, result.body) if cascade is not None else None
+            if reason is None and _refused(result):
+                reason = "content_filter"
+                if "content_policy" not in config.fallback_on:
+                    reason = None
+            if reason is not None and index < len(plan.candidates) - 1:
+                trace.flags.append("escalated")
+                trace.attributes.setdefault("escalations", []).append({"from": dep.name, "reason": reason})
+                escalated = result
+                continue
+            return self._served(result, dep, trace)
+        if escalated is not None:  # every tier answered but none was acceptable: the best we have
+            trace.flags.append("cascade_exhausted")
+            return escalated
+        raise plan.exhausted()
 
-    async def chat(self, route: Route, body: JSON, spans: TraceRecorder) -> ChatResult:
-        dep = route.deployments[0]
-        call = ChatCall(model=dep.model.upstream, body=body, timeout=dep.timeout)
-        attempt = Attempt(dep, spans)
-        result = await self._call(dep, lambda: dep.provider.chat(call), attempt)
-        attempt.usage(result.usage.prompt_tokens, result.usage.completion_tokens)
-        attempt.ok()
+    async def _try_deployment(
+        self, plan: Plan, dep: Deployment, body: JSON, trace: TraceRecorder, lease: Lease | None
+    ) -> ChatResult | None:
+        """Call one deployment with retries; None means "fall back to the next one"."""
+        config = plan.route.config
+        tokens_used: int | None = None
+        try:
+            for attempt_no in range(config.retry.attempts):
+                remaining = plan.remaining()
+                if remaining <= 0:
+                    return None
+                seconds = min(dep.timeout, remaining)
+                attempt = Attempt(dep, trace, **{"pilothouse.retry": attempt_no})
+                call = ChatCall(model=dep.model.upstream, body=body, timeout=seconds)
+                try:
+                    result = await within(dep.provider.chat(call), seconds, dep, "no answer")
+                except PilothouseError as err:
+                    attempt.failed(err)
+                    await self._planner.record(dep, err, attempt.elapsed())
+                    if not await self._planner.recoverable(plan, err, attempt_no):
+                        raise
+                    if plan.retry_now:
+                        continue
+                    return None
+                attempt.usage(result.usage.prompt_tokens, result.usage.completion_tokens)
+                attempt.ok()
+                tokens_used = result.usage.total_tokens
+                await self._planner.record(dep, None, attempt.elapsed())
+                return result
+            return None
+        finally:
+            if lease is not None:
+                await lease.release(tokens_used)
+
+    @staticmethod
+    def _served(result: ChatResult, dep: Deployment, trace: TraceRecorder) -> ChatResult:
         result.body["model"] = dep.name  # the response names the deployment that served it
-        spans.fields["served_model"] = dep.name
-        spans.fields["provider"] = dep.provider.name
+        trace.fields["served_model"] = dep.name
+        trace.fields["provider"] = dep.provider.name
         return result
 
+    # --- streams ----------------------------------------------------------------------------------
+    async def stream(self, route: Route, body: JSON, trace: TraceRecorder) -> ChunkStream:
+        if route.config.strategy == "cascade":
+            # Escalation needs the whole answer before the client sees any of it: answer, then replay.
+            return _replay(await self.chat(route, body, trace))
+        return await self._streams.open(route, body, trace)
+
+    # --- embeddings -------------------------------------------------------------------------------
     async def embed(
-        self, dep: Deployment, inputs: list[str], dimensions: int | None, spans: TraceRecorder
+        self, dep: Deployment, inputs: list[str], dimensions: int | None, trace: TraceRecorder
     ) -> EmbedResult:
         call = EmbedCall(model=dep.model.upstream, inputs=inputs, dimensions=dimensions, timeout=dep.timeout)
-        attempt = Attempt(dep, spans)
-        result = await self._call(dep, lambda: dep.provider.embed(call), attempt)
+        attempt = Attempt(dep, trace)
+        try:
+            result = await within(dep.provider.embed(call), dep.timeout, dep, "no answer")
+        except PilothouseError as err:
+            attempt.failed(err)
+            raise
         attempt.usage(result.usage.prompt_tokens)
         attempt.ok()
         return result
 
-    async def stream(self, route: Route, body: JSON, spans: TraceRecorder) -> ChunkStream:
-        """Open the stream and wait for its first chunk, so failures before any byte reaches the client
-        surface as ordinary errors (right HTTP status) rather than as a broken stream."""
-        dep = route.deployments[0]
-        call = ChatCall(model=dep.model.upstream, body=body, timeout=dep.timeout)
-        attempt = Attempt(dep, spans)
-        chunks = aiter(dep.provider.stream(call))
-        try:
-            first: JSON | None = await self._call(dep, lambda: anext(chunks), attempt)
-        except StopAsyncIteration:
-            first = None
-        except PilothouseError:
-            await _close(chunks)
-            raise
-        attempt.attributes["pilothouse.ttft_ms"] = round((time.perf_counter() - attempt.start) * 1000, 3)
-        spans.fields["served_model"] = dep.name
-        spans.fields["provider"] = dep.provider.name
-        return self._rest(dep, chunks, first, attempt)
 
-    async def _rest(
-        self, dep: Deployment, chunks: AsyncIterator[JSON], first: JSON | None, attempt: Attempt
-    ) -> ChunkStream:
-        try:
-            if first is None:
-                attempt.ok()
-                return
-            first["model"] = dep.name
-            yield first
-            while True:
-                # An idle window per chunk: a stalled upstream ends the stream with a timeout error.
-                try:
-                    async with asyncio.timeout(dep.timeout):
-                        chunk = await anext(chunks)
-                except StopAsyncIteration:
-                    break
-                except TimeoutError:
-                    raise _timeout(dep, "stream stalled: no chunk") from None
-                usage = chunk.get("usage")
-                if usage:
-                    attempt.usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
-                chunk["model"] = dep.name
-                yield chunk
-        except PilothouseError as err:
-            attempt.failed(err)
-            raise
-        except BaseException:
-            attempt.failed(None)  # cancelled, or the client went away and the stream was closed
-            raise
-        else:
-            attempt.ok()
-        finally:
-            await _close(chunks)
+def _refused(result: ChatResult) -> bool:
+    choices = result.body.get("choices") or []
+    return bool(choices) and choices[0].get("finish_reason") == "content_filter"
 
 
-async def _close(chunks: AsyncIterator[JSON]) -> None:
-    aclose = getattr(chunks, "aclose", None)
-    if aclose is not None:
-        await aclose()
+async def _replay(result: ChatResult) -> ChunkStream:
+    """A complete answer as a chunk stream (role, content, tool calls, finish, usage)."""
+    body = result.body
+    base = {
+        "id": body.get("id", ""),
+        "object": "chat.completion.chunk",
+        "created": body.get("created", int(time.time())),
+        "model": body.get("model"),
+    }
+    for choice in body.get("choices") or []:
+        message = choice.get("message") or {}
+        delta: JSON = {"role": "assistant", "content": message.get("content") or ""}
+        if message.get("tool_calls"):
+            delta["tool_calls"] = [{"index": i, **call} for i, call in enumerate(message["tool_calls"])]
+        yield {**base, "choices": [{"index": choice.get("index", 0), "delta": delta, "finish_reason": None}]}
+        yield {
+            **base,
+            "choices": [
+                {"index": choice.get("index", 0), "delta": {}, "finish_reason": choice.get("finish_reason")}
+            ],
+        }
+    yield {**base, "choices": [], "usage": result.usage.to_openai()}
