@@ -12,6 +12,7 @@ from pilothouse.gateway.deps import GatewayDeps
 from pilothouse.gateway.stages import AccessControl, Accounting
 from pilothouse.keys import KeyAuthenticator, KeyService
 from pilothouse.providers import build_provider
+from pilothouse.routing.breaker import LocalBreakerBoard
 from pilothouse.routing import Deployment, Route, Router
 from pilothouse.store import SQLiteStore, open_store
 from pilothouse.traces import BatchTraceWriter
@@ -60,7 +61,7 @@ def build_router(config: Config, providers: dict[str, Provider]) -> Router:
         )
         for r in config.routes
     }
-    return Router(deployments, routes)
+    return Router(deployments, routes, breakers=LocalBreakerBoard(config.circuit_breaker))
 
 
 def build_runtime(config: Config) -> Runtime:

@@ -133,7 +133,15 @@ class FakeProvider:
             raise ProviderBadResponse(
                 f"{self.name}: upstream sent invalid JSON (injected)", provider=self.name
             )
-        return fault == "broken_stream" and streaming
+        if fault == "context_length":
+            raise provider_error_for_status(
+                400, "This model's maximum context length is exceeded (injected)", provider=self.name
+            )
+        if fault == "content_policy":
+            raise provider_error_for_status(
+                400, "The request was rejected by the content policy (injected)", provider=self.name
+            )
+        return fault in ("broken_stream", "stall_stream") and streaming
 
     def _completion(self, call: ChatCall, text: str) -> JSON:
         return {
