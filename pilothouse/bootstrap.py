@@ -16,6 +16,7 @@ from pilothouse.routing.breaker import LocalBreakerBoard
 from pilothouse.routing import Deployment, Route, Router
 from pilothouse.store import SQLiteStore, open_store
 from pilothouse.traces import BatchTraceWriter
+from pilothouse.traces.metrics import FanoutSink, Metrics, MetricsSink
 from pilothouse.web.admin import create_admin_app
 
 log = logging.getLogger("pilothouse")
@@ -83,10 +84,14 @@ def build_runtime(config: Config) -> Runtime:
 def create_app(runtime: Runtime) -> GatewayApp:
     """The gateway with the admin API mounted behind it; start-up and shutdown run the runtime's hooks."""
     config = runtime.config
+    metrics = Metrics()
+    metrics.gauge("pilothouse_trace_queue_pending", lambda: runtime.traces.pending)
+    metrics.gauge("pilothouse_trace_records_dropped", lambda: runtime.traces.dropped)
     deps = GatewayDeps(
         authenticator=runtime.authenticator,
         router=runtime.router,
-        traces=runtime.traces,
+        traces=FanoutSink([runtime.traces, MetricsSink(metrics)]),
+        metrics=metrics,
         store_payloads=config.storage.store_payloads,
         config_hash=config.fingerprint(),
         max_body_bytes=config.server.max_body_bytes,

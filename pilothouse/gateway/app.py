@@ -24,6 +24,7 @@ from pilothouse.gateway.pipeline import Stage, compose
 from pilothouse.gateway.stages import ProviderCall
 from pilothouse.keys import Principal
 from pilothouse.traces import TraceBuilder
+from pilothouse.traces.metrics import Metrics
 
 log = logging.getLogger("pilothouse.gateway")
 
@@ -60,6 +61,8 @@ class GatewayApp:
         self.draining = False
         self._idle = asyncio.Event()
         self._idle.set()
+        if deps.metrics is not None:
+            deps.metrics.gauge("pilothouse_inflight_requests", lambda: self.inflight)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -76,6 +79,8 @@ class GatewayApp:
         route = self._traced.get((method, path))
         if route is not None:
             await self._traced_call(route[0], route[1], scope, receive, send)
+        elif path == "/metrics" and method == "GET" and self.deps.metrics is not None:
+            await self._metrics(send, self.deps.metrics)
         elif path == "/healthz":
             await send_json(send, 200, {"status": "ok"}, trace_id=new_id())
         elif path == "/readyz":
@@ -125,6 +130,15 @@ class GatewayApp:
             if not self.inflight:
                 self._idle.set()
             deps.traces.submit(trace.finish(store_payloads=deps.store_payloads, config_hash=deps.config_hash))
+
+    async def _metrics(self, send: Send, metrics: Metrics) -> None:
+        body = metrics.render().encode()
+        headers = [
+            (b"content-type", b"text/plain; version=0.0.4; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     async def _ready(self, send: Send) -> None:
         if self.draining:

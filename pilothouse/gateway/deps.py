@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pilothouse.core.ports import TraceSink
 from pilothouse.keys import KeyAuthenticator
 from pilothouse.routing import Router
 from pilothouse.traces.builder import PayloadPolicy
+from pilothouse.traces.metrics import Metrics
 
 
 @dataclass(slots=True)
@@ -19,4 +20,4 @@ class GatewayDeps:
     config_hash: str | None = None
     max_body_bytes: int = 4 * 1024 * 1024
     drain_seconds: float = 30.0
-    extra: dict[str, object] = field(default_factory=dict)
+    metrics: Metrics | None = None

@@ -305,3 +305,27 @@ def _count_stored(gateway: Gateway, ids: list[str]) -> int:
         )
     finally:
         conn.close()
+
+
+async def test_metrics_endpoint_reports_requests_tokens_and_latency(gateway: Gateway) -> None:
+    await post(gateway, CHAT, chat_body())
+    await post(gateway, CHAT, chat_body("m-down"))
+    async with aiohttp.ClientSession() as http:
+        for _ in range(50):
+            async with http.get(gateway.base_url + "/metrics") as r:
+                assert r.status == 200
+                assert r.headers["content-type"].startswith("text/plain")
+                text = await r.text()
+            if 'code="upstream_unavailable"' in text:
+                break
+            await asyncio.sleep(0.02)
+    assert 'pilothouse_requests_total{endpoint="chat.completions",model="fake-chat",status="200"} 1' in text
+    assert (
+        'pilothouse_errors_total{endpoint="chat.completions",model="m-down",code="upstream_unavailable"} 1'
+        in text
+    )
+    assert 'pilothouse_tokens_total{model="fake-chat",deployment="fake-chat",type="output"} 9' in text
+    bucket = 'pilothouse_request_duration_seconds_bucket{endpoint="chat.completions",model="fake-chat",le="+Inf"}'
+    assert f"{bucket} 1" in text
+    assert 'pilothouse_provider_attempts_total{deployment="m-down",status="error"}' in text
+    assert "pilothouse_trace_queue_pending" in text
