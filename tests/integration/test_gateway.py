@@ -325,7 +325,8 @@ async def test_metrics_endpoint_reports_requests_tokens_and_latency(gateway: Gat
         in text
     )
     assert 'pilothouse_tokens_total{model="fake-chat",deployment="fake-chat",type="output"} 9' in text
-    bucket = 'pilothouse_request_duration_seconds_bucket{endpoint="chat.completions",model="fake-chat",le="+Inf"}'
+    labels = '{endpoint="chat.completions",model="fake-chat",le="+Inf"}'
+    bucket = "pilothouse_request_duration_seconds_bucket" + labels
     assert f"{bucket} 1" in text
     assert 'pilothouse_provider_attempts_total{deployment="m-down",status="error"}' in text
     assert "pilothouse_trace_queue_pending" in text
