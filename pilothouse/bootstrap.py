@@ -9,6 +9,7 @@ from pilothouse.core.config import Config
 from pilothouse.core.ports import Provider
 from pilothouse.gateway.app import GatewayApp
 from pilothouse.gateway.deps import GatewayDeps
+from pilothouse.gateway.idempotency import Idempotency, MemoryIdempotencyStore
 from pilothouse.gateway.stages import AccessControl, Accounting
 from pilothouse.keys import KeyAuthenticator, KeyService
 from pilothouse.providers import build_provider
@@ -99,7 +100,12 @@ def create_app(runtime: Runtime) -> GatewayApp:
     )
     return GatewayApp(
         deps,
-        stages=[AccessControl(), Accounting({m.name: m for m in config.models})],
+        # A replayed answer is neither limited, cached again nor billed: idempotency goes first.
+        stages=[
+            AccessControl(),
+            Idempotency(MemoryIdempotencyStore()),
+            Accounting({m.name: m for m in config.models}),
+        ],
         fallback=create_admin_app(
             authenticator=runtime.authenticator, keys=runtime.keys, traces=runtime.store
         ),

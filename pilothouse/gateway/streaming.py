@@ -13,8 +13,9 @@ from typing import Any
 
 import orjson
 
+from pilothouse.core.completions import CompletionBuilder
 from pilothouse.core.errors import PilothouseError
-from pilothouse.core.types import JSON, ChunkStream
+from pilothouse.core.types import ChunkStream
 from pilothouse.gateway.asgi import TRACE_HEADER, Receive, Send
 from pilothouse.traces import TraceBuilder
 
@@ -36,47 +37,6 @@ async def _wait_disconnect(receive: Receive) -> None:
         pass
 
 
-class OutputCollector:
-    """Rebuilds the assistant message from deltas, for the trace."""
-
-    __slots__ = ("finish_reason", "text", "tool_calls")
-
-    def __init__(self) -> None:
-        self.text: list[str] = []
-        self.tool_calls: dict[int, dict[str, Any]] = {}
-        self.finish_reason: str | None = None
-
-    def add(self, chunk: JSON) -> bool:
-        """Record a chunk; True if it carried answer content (for time to first token)."""
-        produced = False
-        for choice in chunk.get("choices") or ():
-            delta = choice.get("delta") or {}
-            content = delta.get("content")
-            if content:
-                self.text.append(content)
-                produced = True
-            for call in delta.get("tool_calls") or ():
-                produced = True
-                slot = self.tool_calls.setdefault(
-                    call.get("index", 0),
-                    {"id": None, "type": "function", "function": {"name": "", "arguments": ""}},
-                )
-                if call.get("id"):
-                    slot["id"] = call["id"]
-                fn = call.get("function") or {}
-                slot["function"]["name"] += fn.get("name") or ""
-                slot["function"]["arguments"] += fn.get("arguments") or ""
-            if choice.get("finish_reason"):
-                self.finish_reason = choice["finish_reason"]
-        return produced
-
-    def message(self) -> JSON:
-        out: JSON = {"role": "assistant", "content": "".join(self.text)}
-        if self.tool_calls:
-            out["tool_calls"] = [self.tool_calls[i] for i in sorted(self.tool_calls)]
-        return out
-
-
 async def write_stream(
     send: Send,
     receive: Receive,
@@ -93,7 +53,7 @@ async def write_stream(
             "headers": [*SSE_HEADERS, *headers, (TRACE_HEADER, trace.trace_id.encode())],
         }
     )
-    collector = OutputCollector()
+    collector = CompletionBuilder()
     watcher = asyncio.get_running_loop().create_task(_wait_disconnect(receive))
     dumps = orjson.dumps
     start = time.perf_counter()

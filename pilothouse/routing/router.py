@@ -4,9 +4,9 @@ cascade escalation, each attempt a span on the trace. Streams live in ``streams.
 from __future__ import annotations
 
 import random
-import time
 from typing import TypeVar
 
+from pilothouse.core.completions import chunks_of, replay
 from pilothouse.core.errors import NotFound, PilothouseError
 from pilothouse.core.ports import DeploymentGate, Lease, TraceRecorder
 from pilothouse.core.traffic import BreakerConfig
@@ -144,7 +144,8 @@ class Router:
     async def stream(self, route: Route, body: JSON, trace: TraceRecorder) -> ChunkStream:
         if route.config.strategy == "cascade":
             # Escalation needs the whole answer before the client sees any of it: answer, then replay.
-            return _replay(await self.chat(route, body, trace))
+            result = await self.chat(route, body, trace)
+            return replay(chunks_of(result.body, usage=result.usage))
         return await self._streams.open(route, body, trace)
 
     # --- embeddings -------------------------------------------------------------------------------
@@ -166,27 +167,3 @@ class Router:
 def _refused(result: ChatResult) -> bool:
     choices = result.body.get("choices") or []
     return bool(choices) and choices[0].get("finish_reason") == "content_filter"
-
-
-async def _replay(result: ChatResult) -> ChunkStream:
-    """A complete answer as a chunk stream (role, content, tool calls, finish, usage)."""
-    body = result.body
-    base = {
-        "id": body.get("id", ""),
-        "object": "chat.completion.chunk",
-        "created": body.get("created", int(time.time())),
-        "model": body.get("model"),
-    }
-    for choice in body.get("choices") or []:
-        message = choice.get("message") or {}
-        delta: JSON = {"role": "assistant", "content": message.get("content") or ""}
-        if message.get("tool_calls"):
-            delta["tool_calls"] = [{"index": i, **call} for i, call in enumerate(message["tool_calls"])]
-        yield {**base, "choices": [{"index": choice.get("index", 0), "delta": delta, "finish_reason": None}]}
-        yield {
-            **base,
-            "choices": [
-                {"index": choice.get("index", 0), "delta": {}, "finish_reason": choice.get("finish_reason")}
-            ],
-        }
-    yield {**base, "choices": [], "usage": result.usage.to_openai()}
