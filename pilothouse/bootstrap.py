@@ -13,8 +13,8 @@ from pilothouse.gateway.idempotency import Idempotency, MemoryIdempotencyStore
 from pilothouse.gateway.stages import AccessControl, Accounting
 from pilothouse.keys import KeyAuthenticator, KeyService
 from pilothouse.providers import build_provider
-from pilothouse.routing.breaker import LocalBreakerBoard
 from pilothouse.routing import Deployment, Route, Router
+from pilothouse.routing.breaker import LocalBreakerBoard
 from pilothouse.store import SQLiteStore, open_store
 from pilothouse.traces import BatchTraceWriter
 from pilothouse.traces.metrics import FanoutSink, Metrics, MetricsSink
