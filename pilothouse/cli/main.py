@@ -7,6 +7,7 @@ import typer
 from pilothouse import __version__
 from pilothouse.cli import keys, traces
 from pilothouse.cli.demo import demo
+from pilothouse.cli.drill import drill
 from pilothouse.cli.init import init
 from pilothouse.cli.models import models
 from pilothouse.cli.serve import serve
@@ -21,6 +22,7 @@ app.command()(init)
 app.command()(serve)
 app.command()(demo)
 app.command()(models)
+app.command()(drill)
 app.add_typer(keys.app, name="keys")
 app.add_typer(traces.app, name="traces")
 

@@ -192,3 +192,45 @@ def test_demo_serves_the_local_model_and_leaves_traces(tmp_path: Path) -> None:
     assert listed.count("chat.completions") >= 4
     assert "embeddings" in listed
     assert (tmp_path / ".pilothouse" / "pilothouse.db").exists()
+
+
+def test_drill_reports_fallbacks_and_fails_routes_without_them(tmp_path: Path) -> None:
+    config = {
+        "providers": {"up": {"type": "openai", "base_url": "http://127.0.0.1:9/v1"}},
+        "models": [
+            {"name": "primary", "provider": "up", "upstream": "a"},
+            {"name": "backup", "provider": "up", "upstream": "b"},
+        ],
+        "routes": [
+            {
+                "name": "resilient",
+                "deployments": ["primary"],
+                "fallbacks": ["backup"],
+                "retry": {"attempts": 1},
+            },
+            {"name": "fragile", "deployments": ["primary"], "retry": {"attempts": 1}},
+        ],
+        "circuit_breaker": {"consecutive_failures": 3},
+    }
+    path = tmp_path / "pilothouse.yaml"
+    path.write_text(yaml.safe_dump(config))
+    ok = run(
+        "drill", "resilient", "--scenario", "down", "--requests", "20", "--config", str(path), cwd=tmp_path
+    )
+    assert "down" in ok.stdout
+    assert "backup 20" in ok.stdout
+    assert "100.0%" in ok.stdout
+    bad = run(
+        "drill",
+        "fragile",
+        "--scenario",
+        "down",
+        "--requests",
+        "10",
+        "--config",
+        str(path),
+        cwd=tmp_path,
+        check=False,
+    )
+    assert bad.returncode == 1
+    assert "success rate" in bad.stdout
