@@ -5,17 +5,25 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
+
+from pilothouse.cache import ResponseCache, build_response_cache
 from pilothouse.core.config import Config
-from pilothouse.core.ports import Provider
+from pilothouse.core.ports import DeploymentGate, Provider
 from pilothouse.gateway.app import GatewayApp
 from pilothouse.gateway.deps import GatewayDeps
-from pilothouse.gateway.idempotency import Idempotency, MemoryIdempotencyStore
+from pilothouse.gateway.idempotency import Idempotency, MemoryIdempotencyStore, RedisIdempotencyStore
+from pilothouse.gateway.pipeline import Stage
 from pilothouse.gateway.stages import AccessControl, Accounting
+from pilothouse.gateway.stages_cache import ResponseCaching, RouterEmbedder
+from pilothouse.gateway.stages_limits import Admission
 from pilothouse.keys import KeyAuthenticator, KeyService
+from pilothouse.limits import Limits, build_limits
 from pilothouse.providers import build_provider
 from pilothouse.routing import Deployment, Route, Router
-from pilothouse.routing.breaker import LocalBreakerBoard
-from pilothouse.store import SQLiteStore, open_store
+from pilothouse.routing.breaker import BreakerBoard, LocalBreakerBoard
+from pilothouse.routing.redis_breaker import RedisBreakerBoard
+from pilothouse.store import Store, open_store
 from pilothouse.traces import BatchTraceWriter
 from pilothouse.traces.metrics import FanoutSink, Metrics, MetricsSink
 from pilothouse.web.admin import create_admin_app
@@ -28,26 +36,43 @@ class Runtime:
     """Everything one gateway process runs on."""
 
     config: Config
-    store: SQLiteStore
+    store: Store
     providers: dict[str, Provider]
     router: Router
     authenticator: KeyAuthenticator
     keys: KeyService
     traces: BatchTraceWriter
+    redis: Redis | None = None  # shared state across replicas (limits, budgets, cache), when configured
+    cache: ResponseCache | None = None
+    limits: Limits | None = None
 
     async def start(self) -> None:
+        await self.store.connect()  # a PostgreSQL pool belongs to the loop that serves
         self.traces.start()
+        if self.limits is not None:
+            await self.limits.start()  # seeds budgets from the store: after connect
         for spec in self.config.keys:
             await self.keys.ensure(spec)
 
     async def stop(self) -> None:
         await self.traces.stop()
+        if self.cache is not None:
+            await self.cache.drain()
+        if self.limits is not None:
+            await self.limits.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
         for provider in self.providers.values():
             await provider.aclose()
-        self.store.close()
+        await self.store.aclose()
 
 
-def build_router(config: Config, providers: dict[str, Provider]) -> Router:
+def build_router(
+    config: Config,
+    providers: dict[str, Provider],
+    gate: DeploymentGate | None = None,
+    redis: Redis | None = None,
+) -> Router:
     deployments = {
         m.name: Deployment(
             model=m, provider=providers[m.provider], timeout=m.timeout or config.server.request_timeout
@@ -63,14 +88,21 @@ def build_router(config: Config, providers: dict[str, Provider]) -> Router:
         )
         for r in config.routes
     }
-    return Router(deployments, routes, breakers=LocalBreakerBoard(config.circuit_breaker))
+    breakers: BreakerBoard = (
+        RedisBreakerBoard(redis, config.circuit_breaker, config.redis.key_prefix)
+        if redis is not None and config.redis is not None
+        else LocalBreakerBoard(config.circuit_breaker)
+    )
+    return Router(deployments, routes, breakers=breakers, gate=gate)
 
 
 def build_runtime(config: Config) -> Runtime:
     """Build every object from config. Raises ConfigError (with the key path) on bad settings."""
     providers = {name: build_provider(name, spec) for name, spec in config.providers.items()}
     store = open_store(config.storage.url)
-    router = build_router(config, providers)
+    redis = Redis.from_url(config.redis.url) if config.redis is not None else None
+    limits = build_limits(config, redis, store)
+    router = build_router(config, providers, limits.gate, redis)
     authenticator = KeyAuthenticator(store, admin_key=config.admin_key)
     keys = KeyService(store, authenticator)
     traces = BatchTraceWriter(
@@ -79,7 +111,12 @@ def build_runtime(config: Config) -> Runtime:
         flush_interval=config.traces.flush_interval_ms / 1000.0,
         queue_max=config.traces.queue_max,
     )
-    return Runtime(config, store, providers, router, authenticator, keys, traces)
+    cache = build_response_cache(
+        config, redis=redis, embedder_for=lambda model: RouterEmbedder(router, model)
+    )
+    return Runtime(
+        config, store, providers, router, authenticator, keys, traces, redis=redis, cache=cache, limits=limits
+    )
 
 
 def create_app(runtime: Runtime) -> GatewayApp:
@@ -88,6 +125,9 @@ def create_app(runtime: Runtime) -> GatewayApp:
     metrics = Metrics()
     metrics.gauge("pilothouse_trace_queue_pending", lambda: runtime.traces.pending)
     metrics.gauge("pilothouse_trace_records_dropped", lambda: runtime.traces.dropped)
+    limits = runtime.limits
+    if limits is not None:
+        limits.register_metrics(metrics.gauge)
     deps = GatewayDeps(
         authenticator=runtime.authenticator,
         router=runtime.router,
@@ -98,17 +138,26 @@ def create_app(runtime: Runtime) -> GatewayApp:
         max_body_bytes=config.server.max_body_bytes,
         drain_seconds=config.server.drain_seconds,
     )
+    idempotency_store = (
+        RedisIdempotencyStore(runtime.redis, config.redis.key_prefix)
+        if runtime.redis is not None and config.redis is not None
+        else MemoryIdempotencyStore()
+    )
+    # A replayed answer is neither limited, cached again nor billed: idempotency goes first.
+    stages: list[Stage] = [AccessControl(), Idempotency(idempotency_store)]
+    if runtime.limits is not None and runtime.limits.control is not None:
+        stages.append(Admission(runtime.limits.control))  # outside Accounting: settles with its cost
+    if runtime.cache is not None:
+        # Outside Accounting: a hit costs nothing; a miss is stored with the cost Accounting put on the trace.
+        stages.append(ResponseCaching(runtime.cache))
+    stages.append(Accounting({m.name: m for m in config.models}))
     return GatewayApp(
         deps,
-        # A replayed answer is neither limited, cached again nor billed: idempotency goes first.
-        stages=[
-            AccessControl(),
-            Idempotency(MemoryIdempotencyStore()),
-            Accounting({m.name: m for m in config.models}),
-        ],
+        stages=stages,
         fallback=create_admin_app(
             authenticator=runtime.authenticator, keys=runtime.keys, traces=runtime.store
         ),
         on_startup=[runtime.start],
         on_shutdown=[runtime.stop],
+        shedder=limits.shedder if limits is not None else None,
     )

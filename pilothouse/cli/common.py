@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -12,7 +14,9 @@ from rich.console import Console
 from pilothouse.core.config import Config, default_config, load_config
 from pilothouse.core.env import CONFIG_PATH
 from pilothouse.core.errors import ConfigError, PilothouseError
-from pilothouse.store import SQLiteStore, open_store
+from pilothouse.store import Store, open_store
+
+T = TypeVar("T")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -44,8 +48,26 @@ def resolve_config(path: Path | None) -> Config:
         fail(exc.message, 2)
 
 
-def open_config_store(config: Config) -> SQLiteStore:
+def open_config_store(config: Config) -> Store:
     try:
         return open_store(config.storage.url)
     except PilothouseError as exc:
         fail(exc.message, 2)
+
+
+def run_with_store(config: Config, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Connect the configured store, run ``work`` on it and close it, all in one event loop (a
+    PostgreSQL pool belongs to the loop that opened it). Store errors print and exit 1."""
+    store = open_config_store(config)
+
+    async def main() -> T:
+        try:
+            await store.connect()
+            return await work(store)
+        finally:
+            await store.aclose()
+
+    try:
+        return asyncio.run(main())
+    except PilothouseError as exc:
+        fail(exc.message)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from pilothouse.cli.common import ConfigOption, console, fail, open_config_store, resolve_config
-from pilothouse.core.errors import PilothouseError
+from pilothouse.cli.common import ConfigOption, console, resolve_config, run_with_store
 from pilothouse.keys import KeyService
 
 app = typer.Typer(help="Create, list and revoke virtual keys.", no_args_is_help=True)
@@ -36,20 +34,16 @@ def create(
     config: ConfigOption = None,
 ) -> None:
     """Create a key. The secret is printed once and never stored."""
-    store = open_config_store(resolve_config(config))
-    try:
-        service = KeyService(store)
-        secret, record = asyncio.run(
-            service.create(
-                name,
-                team=team,
-                scopes=scope or ["chat", "embeddings", "models"],
-                models=model,
-                expires_at=_expiry(expires_in_days),
-            )
-        )
-    finally:
-        store.close()
+    secret, record = run_with_store(
+        resolve_config(config),
+        lambda store: KeyService(store).create(
+            name,
+            team=team,
+            scopes=scope or ["chat", "embeddings", "models"],
+            models=model,
+            expires_at=_expiry(expires_in_days),
+        ),
+    )
     console.print(f"Created key [bold]{record.name}[/] ({record.key_id}).")
     console.print("Secret (shown once, store it now):")
     console.print(secret, highlight=False, soft_wrap=True)
@@ -61,11 +55,9 @@ def list_keys(
     config: ConfigOption = None,
 ) -> None:
     """List keys (prefixes only; secrets are never stored)."""
-    store = open_config_store(resolve_config(config))
-    try:
-        records = asyncio.run(KeyService(store).list(include_revoked=all_))
-    finally:
-        store.close()
+    records = run_with_store(
+        resolve_config(config), lambda store: KeyService(store).list(include_revoked=all_)
+    )
     table = Table("id", "name", "prefix", "team", "scopes", "models", "created", "expires", "revoked")
     for r in records:
         table.add_row(
@@ -88,11 +80,6 @@ def revoke(
     config: ConfigOption = None,
 ) -> None:
     """Revoke a key. Running gateways stop accepting it within their key cache TTL (10 s)."""
-    store = open_config_store(resolve_config(config))
-    try:
-        record = asyncio.run(KeyService(store).revoke(key))
-    except PilothouseError as exc:
-        fail(exc.message)
-    finally:
-        store.close()
+    # A key that matches nothing (or an ambiguous prefix) is NotFound: printed, exit 1.
+    record = run_with_store(resolve_config(config), lambda store: KeyService(store).revoke(key))
     console.print(f"Revoked key [bold]{record.name}[/] ({record.key_id}).")

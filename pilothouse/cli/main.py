@@ -11,6 +11,7 @@ from pilothouse.cli.drill import drill
 from pilothouse.cli.init import init
 from pilothouse.cli.models import models
 from pilothouse.cli.serve import serve
+from pilothouse.cli.spend import spend
 
 app = typer.Typer(
     name="pilothouse",
@@ -23,6 +24,7 @@ app.command()(serve)
 app.command()(demo)
 app.command()(models)
 app.command()(drill)
+app.command()(spend)
 app.add_typer(keys.app, name="keys")
 app.add_typer(traces.app, name="traces")
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 import orjson
 import typer
 from rich.table import Table
 
-from pilothouse.cli.common import ConfigOption, console, fail, open_config_store, resolve_config
+from pilothouse.cli.common import ConfigOption, console, fail, resolve_config, run_with_store
 from pilothouse.core.records import TraceRecord
 
 app = typer.Typer(help="Browse request traces.", no_args_is_help=True)
@@ -29,12 +28,10 @@ def list_traces(
     config: ConfigOption = None,
 ) -> None:
     """The newest traces first."""
-    store = open_config_store(resolve_config(config))
-    try:
-        filters = {"model": model, "key_id": key, "team_id": team, "status": status}
-        records = asyncio.run(store.list_traces(limit=limit, filters=filters))
-    finally:
-        store.close()
+    filters = {"model": model, "key_id": key, "team_id": team, "status": status}
+    records = run_with_store(
+        resolve_config(config), lambda store: store.list_traces(limit=limit, filters=filters)
+    )
     table = Table(
         "trace id", "time (UTC)", "endpoint", "model", "status", "tokens in/out", "cost $", "ms", "ttft ms"
     )
@@ -106,11 +103,7 @@ def render_trace(record: TraceRecord) -> None:
 @app.command("show")
 def show(trace_id: Annotated[str, typer.Argument()], config: ConfigOption = None) -> None:
     """One trace with its spans, messages and output."""
-    store = open_config_store(resolve_config(config))
-    try:
-        record = asyncio.run(store.get_trace(trace_id))
-    finally:
-        store.close()
+    record = run_with_store(resolve_config(config), lambda store: store.get_trace(trace_id))
     if record is None:
         fail(f"no trace with id {trace_id}")
     render_trace(record)

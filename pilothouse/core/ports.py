@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pilothouse.core.records import KeyRecord, TraceRecord
 from pilothouse.core.types import ChatCall, ChatResult, ChunkStream, EmbedCall, EmbedResult
@@ -64,6 +65,36 @@ class KeyStore(Protocol):
     async def list_keys(self, *, include_revoked: bool = False) -> list[KeyRecord]: ...
 
     async def revoke_key(self, key_id_or_prefix: str) -> KeyRecord | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SpendRow:
+    """One group of ``pilothouse spend``: money as an exact integer of nano-USD."""
+
+    group: str | None
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_nanousd: int
+
+
+SpendScope = Literal["key", "team", "route"]
+SpendGrouping = Literal["team", "key", "route", "model"]
+
+
+class SpendStore(Protocol):
+    """Spend summed from stored traces: budgets seed their counters from it at start-up (so a restart
+    does not reset them) and ``pilothouse spend`` reports it. Keys and teams are matched by name."""
+
+    async def spend_since(self, scope: SpendScope, name: str, since: datetime) -> int:
+        """Nano-USD spent by one key, team or route since ``since`` (UTC)."""
+        ...
+
+    async def spend_report(
+        self, *, by: SpendGrouping, since: datetime | None = None, until: datetime | None = None
+    ) -> list[SpendRow]:
+        """Requests, tokens and nano-USD per group in ``[since, until)``, largest spend first."""
+        ...
 
 
 class TraceRecorder(Protocol):

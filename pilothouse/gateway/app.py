@@ -23,6 +23,7 @@ from pilothouse.gateway.models import ModelsEndpoint
 from pilothouse.gateway.pipeline import Stage, compose
 from pilothouse.gateway.stages import ProviderCall
 from pilothouse.keys import Principal
+from pilothouse.limits import LoadShedder
 from pilothouse.traces import TraceBuilder
 from pilothouse.traces.metrics import Metrics
 
@@ -46,8 +47,10 @@ class GatewayApp:
         fallback: ASGIApp | None = None,
         on_startup: Sequence[Hook] = (),
         on_shutdown: Sequence[Hook] = (),
+        shedder: LoadShedder | None = None,
     ) -> None:
         self.deps = deps
+        self._shedder = shedder
         self._fallback = fallback
         self._on_startup = on_startup
         self._on_shutdown = on_shutdown
@@ -99,6 +102,8 @@ class GatewayApp:
         self.inflight += 1
         self._idle.clear()
         try:
+            if self._shedder is not None:
+                self._shedder.check(self.inflight - 1)  # 503 before any work when already full
             start = time.perf_counter()
             try:
                 principal = await deps.authenticator.authenticate(header(scope, b"authorization"))

@@ -62,12 +62,19 @@ class KeyService:
         existing = await self._store.find_by_hash(hash_secret(secret))
         if existing is not None:
             return existing
-        _, record = await self.create(
-            spec.name,
-            team=spec.team,
-            scopes=spec.scopes,
-            models=spec.models,
-            expires_at=spec.expires_at,
-            secret=secret,
-        )
+        try:
+            _, record = await self.create(
+                spec.name,
+                team=spec.team,
+                scopes=spec.scopes,
+                models=spec.models,
+                expires_at=spec.expires_at,
+                secret=secret,
+            )
+        except Exception:
+            # Replicas sharing one store start together: another may have stored it just now.
+            existing = await self._store.find_by_hash(hash_secret(secret))
+            if existing is None:
+                raise
+            return existing
         return record

@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import orjson
 
 from pilothouse.core.ids import new_id
+from pilothouse.core.ports import SpendGrouping, SpendRow, SpendScope
 from pilothouse.core.records import KeyRecord, SpanRecord, TraceRecord
+from pilothouse.store.base import NANO, TRACE_FILTERS
 from pilothouse.store.database import ThreadedConnection
 from pilothouse.store.migrations import migrate
-
-NANO = Decimal(1_000_000_000)
-
-# Trace columns a caller may filter on, mapped to their SQL column.
-TRACE_FILTERS = {
-    "key_id": "key_id",
-    "team_id": "team_id",
-    "model": "requested_model",
-    "status": "status",
-    "provider": "provider",
-    "route": "route",
-}
+from pilothouse.store.spend import spend_report_sql, spend_since_sql
 
 
 def _now() -> str:
@@ -93,6 +84,13 @@ class SQLiteStore:
         self._writer.run_blocking(migrate)
         # An in-memory database exists per connection: share the writer's there.
         self._reader = self._writer if path == ":memory:" else ThreadedConnection(path, "sqlite-reader")
+
+    async def connect(self) -> None:
+        """Nothing to do: the constructor opened the file and migrated (the ``Store`` protocol's step)."""
+
+    async def aclose(self) -> None:
+        # Closing joins the connection threads, which wait for a write in progress: off the loop.
+        await asyncio.to_thread(self.close)
 
     def close(self) -> None:
         if self._reader is not self._writer:
@@ -182,6 +180,19 @@ class SQLiteStore:
     async def count_traces(self) -> int:
         row = await self._reader.run(lambda c: c.execute("SELECT count(*) FROM traces").fetchone())
         return int(row[0])
+
+    # --- spend (the SpendStore port) ---------------------------------------------------------
+    async def spend_since(self, scope: SpendScope, name: str, since: datetime) -> int:
+        sql, args = spend_since_sql(scope, name, since)
+        row = await self._reader.run(lambda c: c.execute(sql, args).fetchone())
+        return int(row[0])
+
+    async def spend_report(
+        self, *, by: SpendGrouping, since: datetime | None = None, until: datetime | None = None
+    ) -> list[SpendRow]:
+        sql, args = spend_report_sql(by, since, until)
+        rows = await self._reader.run(lambda c: c.execute(sql, args).fetchall())
+        return [SpendRow(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
 
     # --- keys and teams ----------------------------------------------------------------------
     async def find_by_hash(self, key_hash: str) -> KeyRecord | None:
