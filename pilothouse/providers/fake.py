@@ -9,7 +9,7 @@ for outage drills. It never stands in for the component under test.
         chunk_delay_ms: 5        # between stream chunks
         fault: http_503          # none | http_429 | http_500 | http_503 | timeout | connection_error
                                  # | broken_stream | stall_stream | malformed_json | context_length
-                                 # | content_policy
+                                 # | content_policy | no_done (finishes, then neither usage nor [DONE])
         finish_reason: stop      # or length, content_filter (a refusal)
         logprob: -0.2            # per-token logprob reported when the request asks for logprobs
 
@@ -44,6 +44,7 @@ Fault = Literal[
     "connection_error",
     "broken_stream",
     "stall_stream",
+    "no_done",
     "context_length",
     "content_policy",
     "malformed_json",
@@ -195,6 +196,8 @@ class FakeProvider:
         usage = Usage(prompt_tokens=self._prompt_tokens(call.body), completion_tokens=_count_tokens(text))
         finish = {"index": 0, "delta": {}, "finish_reason": self.options.finish_reason}
         yield {**base, "choices": [finish]}
+        if self.options.fault == "no_done" and self._faulty():
+            await asyncio.sleep(3600)  # finished, but neither usage nor [DONE] nor a closed connection
         yield {**base, "choices": [], "usage": usage.to_openai()}
 
     async def embed(self, call: EmbedCall) -> EmbedResult:

@@ -49,6 +49,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         "notjson": {"type": "fake", "reply": "Sure! The answer is forty-two."},
         "json": {"type": "fake", "reply": '{"answer": 42}'},
         "refuses": {"type": "fake", "reply": "", "finish_reason": "content_filter"},
+        "silent": {"type": "fake", "reply": ANSWER, "fault": "no_done"},
+        "fast": {"type": "fake", "reply": ANSWER},
+        "sluggish": {"type": "fake", "reply": ANSWER, "latency_ms": 60},
     }
     providers.update({f"bad-{k}": {"type": "fake", "fault": v} for k, v in FAULTS.items()})
     models = [
@@ -61,6 +64,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         model("notjson", "notjson", tier=0, input_price=0.1, output_price=0.1),
         model("json", "json", tier=1, input_price=5, output_price=5),
         model("refuses", "refuses"),
+        model("silent", "silent"),
+        model("fast", "fast"),
+        model("sluggish", "sluggish"),
         model("tiny", "good", context_window=20),
         *[model(f"bad-{k}", f"bad-{k}", input_price=100, output_price=100, timeout=0.3) for k in FAULTS],
     ]
@@ -102,6 +108,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         {"name": "refusal", "deployments": ["refuses"], "fallbacks": ["good"]},
         {"name": "weighted", "strategy": "weighted", "deployments": ["good", "good2"]},
         {"name": "cost", "strategy": "cost", "deployments": ["json", "notjson"]},
+        {"name": "latency", "strategy": "latency", "deployments": ["sluggish", "fast"]},
+        {"name": "no-done", "deployments": ["silent"], "stream_idle_timeout": 30},
     ]
     config = base_config(
         tmp,
@@ -342,3 +350,23 @@ async def test_weighted_and_cost_strategies(gateway: Gateway) -> None:
     served = [(await chat(gateway, "weighted"))[2]["model"] for _ in range(30)]
     assert {"good", "good2"} == set(served)
     assert (await chat(gateway, "cost"))[2]["model"] == "notjson"  # the cheaper deployment first
+
+
+async def test_latency_strategy_prefers_the_faster_deployment(gateway: Gateway) -> None:
+    served = [(await chat(gateway, "latency"))[2]["model"] for _ in range(12)]
+    assert set(served[:2]) == {"sluggish", "fast"}  # each measured once
+    assert served[2:].count("fast") >= 9
+
+
+async def test_stream_without_done_is_finalised_promptly_with_usage(gateway: Gateway) -> None:
+    start = time.monotonic()
+    status, headers, raw = await chat(gateway, "no-done", stream=True, stream_options={"include_usage": True})
+    assert time.monotonic() - start < 5  # the idle window is 30 s; the answer was complete long before
+    assert status == 200
+    chunks, done = sse_chunks(raw)
+    assert done
+    assert joined(chunks) == ANSWER
+    assert chunks[-1]["usage"]["completion_tokens"] > 0
+    trace = await trace_of(gateway, headers)
+    assert "usage_estimated" in trace["flags"]
+    assert trace["status"] == "ok"
