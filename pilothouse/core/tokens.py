@@ -13,7 +13,8 @@ def estimate_text_tokens(text: str) -> int:
     return int(len(text) / CHARS_PER_TOKEN) + 1 if text else 0
 
 
-def _content_text(content: Any) -> str:
+def content_text(content: Any) -> str:
+    """The text of a message's content (a string, or text parts)."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
@@ -27,7 +28,7 @@ def estimate_prompt_tokens(body: dict[str, Any]) -> int:
     for message in body.get("messages") or ():
         if not isinstance(message, dict):
             continue
-        total += MESSAGE_OVERHEAD + estimate_text_tokens(_content_text(message.get("content")))
+        total += MESSAGE_OVERHEAD + estimate_text_tokens(content_text(message.get("content")))
         for call in message.get("tool_calls") or ():
             if isinstance(call, dict):
                 total += estimate_text_tokens(str(call.get("function", "")))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from pilothouse.core.errors import MalformedJSON, PilothouseError, RequestTooLarge, ValidationFailed
 
@@ -61,6 +61,20 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise MalformedJSON("The request body must be a JSON object.")
     return data
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def read_request(
+    scope: Scope, receive: Receive, limit: int, schema: type[M]
+) -> tuple[dict[str, Any], M]:
+    """The body as a dict (forwarded as is) and validated against ``schema``: 400, 413 or 422."""
+    data = parse_json_object(await read_body(scope, receive, limit))
+    try:
+        return data, schema.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
 
 
 def validation_error(exc: ValidationError) -> ValidationFailed:

@@ -2,18 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
-
 from pilothouse.core.types import ChatResult
-from pilothouse.gateway.asgi import (
-    Receive,
-    Scope,
-    Send,
-    parse_json_object,
-    read_body,
-    send_json,
-    validation_error,
-)
+from pilothouse.gateway.asgi import Receive, Scope, Send, read_request, send_json
 from pilothouse.gateway.deps import GatewayDeps
 from pilothouse.gateway.pipeline import ChatContext, Handler
 from pilothouse.gateway.schemas import TRACED_PARAMS, ChatCompletionRequest
@@ -30,11 +20,7 @@ class ChatEndpoint:
     async def __call__(
         self, scope: Scope, receive: Receive, send: Send, principal: Principal, trace: TraceBuilder
     ) -> None:
-        data = parse_json_object(await read_body(scope, receive, self._deps.max_body_bytes))
-        try:
-            request = ChatCompletionRequest.model_validate(data)
-        except ValidationError as exc:
-            raise validation_error(exc) from None
+        data, request = await read_request(scope, receive, self._deps.max_body_bytes, ChatCompletionRequest)
         fields = trace.fields
         fields["requested_model"] = request.model
         fields["stream"] = request.stream

@@ -5,18 +5,8 @@ from __future__ import annotations
 import base64
 import struct
 
-from pydantic import ValidationError
-
 from pilothouse.core.pricing import cost_of
-from pilothouse.gateway.asgi import (
-    Receive,
-    Scope,
-    Send,
-    parse_json_object,
-    read_body,
-    send_json,
-    validation_error,
-)
+from pilothouse.gateway.asgi import Receive, Scope, Send, read_request, send_json
 from pilothouse.gateway.deps import GatewayDeps
 from pilothouse.gateway.schemas import EmbeddingRequest
 from pilothouse.keys import Principal
@@ -36,11 +26,7 @@ class EmbeddingsEndpoint:
     async def __call__(
         self, scope: Scope, receive: Receive, send: Send, principal: Principal, trace: TraceBuilder
     ) -> None:
-        data = parse_json_object(await read_body(scope, receive, self._deps.max_body_bytes))
-        try:
-            request = EmbeddingRequest.model_validate(data)
-        except ValidationError as exc:
-            raise validation_error(exc) from None
+        _, request = await read_request(scope, receive, self._deps.max_body_bytes, EmbeddingRequest)
         inputs = [request.input] if isinstance(request.input, str) else request.input
         trace.messages = inputs
         trace.fields["requested_model"] = request.model

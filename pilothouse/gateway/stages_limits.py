@@ -117,8 +117,11 @@ class Admission:
     async def _settle(self, trace: TraceBuilder, ticket: Ticket, prompt: int) -> None:
         # Without reported usage (an error, an abandoned stream) the prompt was still sent: count it,
         # and give back the reserved output tokens.
+        if ticket.settled:
+            return
         used = trace.usage.total_tokens or prompt
-        _flag(trace, await ticket.release(used, to_nanos(trace.cost_usd)))
+        cost = to_nanos(trace.cost_usd) if ticket.slots else 0
+        _flag(trace, await ticket.release(used, cost))
 
     def _spawn(self, settle: Coroutine[Any, Any, None]) -> None:
         try:

@@ -24,7 +24,7 @@ import hashlib
 import random
 import re
 import time
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +33,7 @@ from pilothouse.core.errors import (
     ProviderUnavailable,
     provider_error_for_status,
 )
+from pilothouse.core.tokens import content_text
 from pilothouse.core.types import JSON, ChatCall, ChatResult, ChunkStream, EmbedCall, EmbedResult, Usage
 
 Fault = Literal[
@@ -68,14 +69,6 @@ class FakeOptions(BaseModel):
     seed: int | None = None
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return ""
-
-
 def _count_tokens(text: str) -> int:
     return len(text.split())
 
@@ -95,16 +88,18 @@ class FakeProvider:
         script = self.options.reply
         if self.options.echo:
             users = [m for m in messages if m.get("role") == "user"]
-            script = _text_of(users[-1].get("content")) if users else ""
+            script = content_text(users[-1].get("content")) if users else ""
         if messages and messages[-1].get("role") == "assistant":  # prefill: continue the answer
-            prefix = _text_of(messages[-1].get("content"))
+            prefix = content_text(messages[-1].get("content"))
             if script.startswith(prefix):
                 return script[len(prefix) :]
         return script
 
     def _prompt_tokens(self, body: JSON) -> int:
         return sum(
-            _count_tokens(_text_of(m.get("content"))) for m in body.get("messages", []) if isinstance(m, dict)
+            _count_tokens(content_text(m.get("content")))
+            for m in body.get("messages", [])
+            if isinstance(m, dict)
         )
 
     def _faulty(self) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import orjson
 from aiohttp.http_exceptions import HttpProcessingError
+from pydantic import BaseModel, ConfigDict, Field
 
 from pilothouse.core.errors import (
     ProviderBadResponse,
@@ -17,6 +18,15 @@ from pilothouse.core.errors import (
     ProviderUnavailable,
     provider_error_for_status,
 )
+
+
+class HTTPProviderOptions(BaseModel):
+    """What every HTTP provider's options share."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    headers: dict[str, str] = Field(default_factory=dict, description="extra headers sent with every call")
+    max_connections: int = Field(1000, gt=0, description="pooled keep-alive connections")
+    connect_timeout: float = Field(10.0, gt=0)
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:

@@ -9,25 +9,21 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from pilothouse.core.config import Secret
 from pilothouse.core.errors import ProviderBadResponse
 from pilothouse.core.types import JSON, ChatCall, ChatResult, ChunkStream, EmbedCall, EmbedResult, Usage
-from pilothouse.providers.http import HTTPClient
+from pilothouse.providers.http import HTTPClient, HTTPProviderOptions
 from pilothouse.providers.sse import sse_events
 
 
-class OpenAIOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class OpenAIOptions(HTTPProviderOptions):
     base_url: str = "https://api.openai.com/v1"
     api_key: Secret | None = None
     organization: str | None = None
     api_version: str | None = Field(None, description="Azure OpenAI: sent as the api-version query parameter")
     azure: bool = Field(False, description="send the key as 'api-key' (Azure) instead of a bearer token")
-    headers: dict[str, str] = Field(default_factory=dict)
-    max_connections: int = Field(1000, gt=0)
-    connect_timeout: float = Field(10.0, gt=0)
 
 
 class OpenAIProvider:

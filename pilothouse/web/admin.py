@@ -27,6 +27,7 @@ from pilothouse.keys import KeyAuthenticator, KeyService
 from pilothouse.keys.service import DEFAULT_SCOPES
 
 TRACE_HEADER = "x-pilothouse-trace-id"
+TRACE_FILTERS = ("key_id", "team_id", "model", "status", "provider", "route")
 Endpoint = Callable[[Request], Awaitable[Any]]
 
 
@@ -94,7 +95,9 @@ def create_admin_app(*, authenticator: KeyAuthenticator, keys: KeyService, trace
             limit = max(1, min(int(q.get("limit", "50")), 500))
         except ValueError:
             raise InvalidRequest("limit must be an integer", param="limit") from None
-        filters = {name: q.get(name) for name in ("key_id", "team_id", "model", "status", "provider")}
+        filters = {
+            name: q.get(name) for name in ("key_id", "team_id", "model", "status", "provider", "route")
+        }
         records = await traces.list_traces(limit=limit, before=q.get("before"), filters=filters)
         data = [r.model_dump(mode="json", exclude={"messages", "output", "spans"}) for r in records]
         return {"object": "list", "data": data, "next_before": data[-1]["trace_id"] if data else None}

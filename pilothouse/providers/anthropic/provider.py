@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from pilothouse.core.config import Secret
 from pilothouse.core.errors import ProviderBadResponse, ProviderRejected
@@ -15,12 +15,11 @@ from pilothouse.providers.anthropic.convert import (
     to_messages_request,
 )
 from pilothouse.providers.anthropic.stream import StreamTranslator
-from pilothouse.providers.http import HTTPClient
+from pilothouse.providers.http import HTTPClient, HTTPProviderOptions
 from pilothouse.providers.sse import sse_events
 
 
-class AnthropicOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class AnthropicOptions(HTTPProviderOptions):
     base_url: str = Field("https://api.anthropic.com", description="without the /v1 suffix")
     api_key: Secret | None = Field(None, description="sent as the x-api-key header")
     anthropic_version: str = "2023-06-01"
@@ -29,9 +28,6 @@ class AnthropicOptions(BaseModel):
         gt=0,
         description="when a request sets neither max_tokens nor max_completion_tokens",
     )
-    headers: dict[str, str] = Field(default_factory=dict, description="extra headers, e.g. anthropic-beta")
-    max_connections: int = Field(1000, gt=0)
-    connect_timeout: float = Field(10.0, gt=0)
 
 
 class AnthropicProvider:
