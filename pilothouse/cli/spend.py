@@ -43,8 +43,8 @@ def _moment(value: str | None, option: str) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _usd(nanos: int) -> str:
-    return f"{Decimal(nanos) / NANO:.6f}"
+def _usd(nanos: int, places: int = 6) -> str:
+    return f"{Decimal(nanos) / NANO:.{places}f}"
 
 
 def spend(
@@ -74,7 +74,7 @@ def spend(
                 "requests": r.requests,
                 "prompt_tokens": r.prompt_tokens,
                 "completion_tokens": r.completion_tokens,
-                "cost_usd": _usd(r.cost_nanousd),
+                "cost_usd": _usd(r.cost_nanousd, 9),  # exact
             }
             for r in rows
         ]

@@ -38,6 +38,7 @@ class Plan:
     budgets: tuple[int, ...]  # indices into the budget book
     counts_tokens: bool
     described: tuple[str, ...]  # for the trace span
+    settles: bool  # anything to give back or add after the answer (RPM alone has nothing)
 
 
 def _describe(check: Check) -> str:
@@ -61,22 +62,26 @@ def format_duration(seconds: float) -> str:
     return f"{minutes}m{secs}s"
 
 
+_HEADER_NAMES = tuple(
+    tuple(f"x-ratelimit-{part}-{kind}".encode() for part in ("limit", "remaining", "reset"))
+    for kind in ("requests", "tokens")
+)
+
+
 def ratelimit_headers(requests: Window | None, tokens: Window | None) -> list[tuple[bytes, bytes]]:
     out: list[tuple[bytes, bytes]] = []
-    for kind, window in (("requests", requests), ("tokens", tokens)):
+    for (limit, remaining, reset), window in zip(_HEADER_NAMES, (requests, tokens), strict=True):
         if window is not None:
-            out += [
-                (f"x-ratelimit-limit-{kind}".encode(), str(window.limit).encode()),
-                (f"x-ratelimit-remaining-{kind}".encode(), str(window.remaining).encode()),
-                (f"x-ratelimit-reset-{kind}".encode(), format_duration(window.reset).encode()),
-            ]
+            out.append((limit, str(window.limit).encode()))
+            out.append((remaining, str(window.remaining).encode()))
+            out.append((reset, format_duration(window.reset).encode()))
     return out
 
 
 class Ticket:
     """One request's admission; as a ``Lease`` it settles exactly once."""
 
-    __slots__ = ("_control", "_settled", "decision", "denial", "flags", "lease", "plan", "reserved", "slots")
+    __slots__ = ("_control", "decision", "denial", "flags", "lease", "plan", "reserved", "settled", "slots")
 
     def __init__(
         self,
@@ -95,7 +100,7 @@ class Ticket:
         self.lease = lease
         self.flags: list[str] = []
         self.denial: PilothouseError | None = None
-        self._settled = decision is None or not decision.admitted
+        self.settled = decision is None or not decision.admitted or not plan.settles
 
     def headers(self) -> list[tuple[bytes, bytes]]:
         d = self.decision
@@ -123,9 +128,9 @@ class Ticket:
 
     async def release(self, actual_tokens: int | None = None, cost_nanos: int = 0) -> list[str]:
         """Settle: free concurrency, reconcile tokens, add the cost; returns flags for the trace."""
-        if self._settled:
+        if self.settled:
             return []
-        self._settled = True
+        self.settled = True
         return await self._control.settle(self, actual_tokens, cost_nanos)
 
 
@@ -161,7 +166,9 @@ class AdmissionControl:
                     f"budget:{b.scope}:{b.name} {b.period} ${b.limit_usd}"
                     for b in (self._book.configs[i] for i in budgets)
                 )
-            plan = Plan(checks, budgets, any(c.tpm for c in checks), described)
+            counts_tokens = any(c.tpm for c in checks)
+            settles = bool(budgets) or counts_tokens or any(c.concurrency for c in checks)
+            plan = Plan(checks, budgets, counts_tokens, described, settles)
         if len(self._plans) >= _PLAN_CACHE_MAX:
             self._plans.clear()
         self._plans[cache_key] = plan
@@ -172,14 +179,13 @@ class AdmissionControl:
         slots = self._book.slots(plan.budgets) if self._book is not None and plan.budgets else ()
         lease = new_lease_id()
         try:
-            decision: Decision | None = await self._backend.acquire(lease, plan.checks, tokens, slots)
+            decision = await self._backend.acquire(lease, plan.checks, tokens, slots)
         except BackendUnavailable as exc:
             self._unavailable(exc)
-            ticket = Ticket(self, plan, tokens, slots, None, lease)
-            ticket.flags.append(UNAVAILABLE_FLAG)
-            return ticket
+            unchecked = Ticket(self, plan, tokens, slots, None, lease)
+            unchecked.flags.append(UNAVAILABLE_FLAG)
+            return unchecked
         ticket = Ticket(self, plan, tokens, slots, decision, lease)
-        assert decision is not None
         if decision.admitted:
             if self._book is not None and slots and self._book.observe(plan.budgets, slots, decision.spent):
                 ticket.flags.append(SOFT_FLAG)

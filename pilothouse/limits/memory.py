@@ -67,6 +67,9 @@ class _Subject:
         return window
 
 
+_RPM, _TPM, _CONCURRENCY = int(Denial.RPM), int(Denial.TPM), int(Denial.CONCURRENCY)
+_TOO_LARGE = int(Denial.TOO_LARGE)
+
 # What a lease holds per subject: the subject, its TPM entry (or None) and whether it took a slot.
 _Held = list[tuple[_Subject, _Entry | None, bool]]
 
@@ -96,31 +99,34 @@ class MemoryBackend:
     async def acquire(
         self, lease: str, checks: tuple[Check, ...], tokens: int, budgets: tuple[BudgetSlot, ...]
     ) -> Decision:
-        spent = tuple(self._spend.get(b.counter, 0) for b in budgets)
-        for slot, used in zip(budgets, spent, strict=True):
-            if used >= slot.limit:
-                return Decision(False, Denial.BUDGET, slot.counter, spent=spent)
+        spent: tuple[int, ...] = ()
+        if budgets:
+            spent = tuple(self._spend.get(b.counter, 0) for b in budgets)
+            for slot, used in zip(budgets, spent, strict=True):
+                if used >= slot.limit:
+                    return Decision(False, Denial.BUDGET, slot.counter, spent=spent)
         now = self._clock()
         window = self.window
         cutoff = now - window
-        denial, denied_by, retry = Denial.NONE, "", 0.0
+        # Plain ints in the loop (an enum member lookup costs more than the comparison).
+        denial, denied_by, retry = 0, "", 0.0
         subjects: list[_Subject] = []
         for check in checks:
             s = self._subject(check.subject)
             s.prune(cutoff)
             subjects.append(s)
-            why = Denial.NONE
+            why = 0
             if check.rpm and len(s.requests) >= check.rpm:
-                why = Denial.RPM
+                why = _RPM
                 retry = max(retry, s.requests[len(s.requests) - check.rpm] + window - now)
             if check.tpm:
                 if tokens > check.tpm:
-                    why = Denial.TOO_LARGE
+                    why = _TOO_LARGE
                 elif s.token_sum + tokens > check.tpm:
-                    why = why or Denial.TPM
+                    why = why or _TPM
                     retry = max(retry, s.tokens_free_in(s.token_sum + tokens - check.tpm, now, window))
             if check.concurrency and s.inflight >= check.concurrency:
-                why = why or Denial.CONCURRENCY
+                why = why or _CONCURRENCY
                 retry = max(retry, 1.0)  # a slot frees when some answer ends: unknown, poll
             if why and not denial:
                 denial, denied_by = why, check.subject
@@ -128,15 +134,16 @@ class MemoryBackend:
             requests, tokens_window = self._windows(checks, subjects, now)
             return Decision(
                 False,
-                denial,
+                Denial(denial),
                 denied_by,
-                None if denial == Denial.TOO_LARGE else retry,
+                None if denial == _TOO_LARGE else retry,
                 requests,
                 tokens_window,
                 spent,
             )
         held: _Held = []
-        for check, s in zip(checks, subjects, strict=True):
+        for i, check in enumerate(checks):
+            s = subjects[i]
             if check.rpm:
                 s.requests.append(now)
             entry = None
@@ -146,8 +153,10 @@ class MemoryBackend:
                 s.token_sum += tokens
             if check.concurrency:
                 s.inflight += 1
-            held.append((s, entry, bool(check.concurrency)))
-        self._held[lease] = held
+            if entry is not None or check.concurrency:
+                held.append((s, entry, bool(check.concurrency)))
+        if held:  # RPM alone has nothing to give back
+            self._held[lease] = held
         requests, tokens_window = self._windows(checks, subjects, now)
         return Decision(True, requests=requests, tokens=tokens_window, spent=spent)
 
@@ -157,7 +166,8 @@ class MemoryBackend:
         requests: list[Window] = []
         tokens: list[Window] = []
         window = self.window
-        for check, s in zip(checks, subjects, strict=True):
+        for i, check in enumerate(checks):
+            s = subjects[i]
             if check.rpm:
                 reset = s.requests[0] + window - now if s.requests else 0.0
                 requests.append(Window(check.rpm, max(0, check.rpm - len(s.requests)), reset))
@@ -175,7 +185,7 @@ class MemoryBackend:
         budgets: tuple[BudgetSlot, ...],
         cost: int,
     ) -> list[int]:
-        for s, entry, slot in self._held.pop(lease, ()):
+        for s, entry, slot in self._held.pop(lease, ()) if self._held else ():
             if slot:
                 s.inflight -= 1
             if entry is None or actual is None:

@@ -52,7 +52,9 @@ class BudgetSlot:
     expires_at: float  # unix seconds: the counter may be dropped after this
 
 
-@dataclass(frozen=True, slots=True)
+# Window and Decision are made per request: plain slotted classes (a frozen dataclass's __init__
+# costs a microsecond more through object.__setattr__).
+@dataclass(slots=True)
 class Window:
     """A subject's RPM or TPM window after the decision, for the ``x-ratelimit-*`` headers."""
 
@@ -61,7 +63,7 @@ class Window:
     reset: float  # seconds until the oldest counted entry leaves the window (remaining grows)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decision:
     admitted: bool
     denial: Denial = Denial.NONE
@@ -83,7 +85,9 @@ def new_lease_id() -> str:
 
 def tightest(windows: list[Window]) -> Window | None:
     """The window closest to refusing: least remaining, then the smallest limit."""
-    return min(windows, key=lambda w: (w.remaining, w.limit)) if windows else None
+    if len(windows) < 2:
+        return windows[0] if windows else None
+    return min(windows, key=lambda w: (w.remaining, w.limit))
 
 
 class LimitBackend(Protocol):

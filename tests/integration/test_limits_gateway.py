@@ -11,6 +11,8 @@ import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,11 @@ import orjson
 import pytest
 import yaml
 from aiohttp import web
+from typer.testing import CliRunner
 
+from pilothouse.cli.main import app
+from pilothouse.core.records import TraceRecord
+from pilothouse.store import SQLiteStore
 from tests.gateway_harness import USER_KEY, Gateway, base_config, running_gateway
 
 pytestmark = pytest.mark.integration
@@ -295,6 +301,63 @@ async def test_two_processes_never_overshoot_a_budget_by_more_than_the_cost_in_f
             "requests": 20,
             "prompt_tokens": admitted,
             "completion_tokens": admitted * 5,
-            "cost_usd": f"{admitted * cost}.000000",
+            "cost_usd": f"{admitted * cost}.000000000",
         }
     ]
+
+
+def test_spend_report_table(tmp_path: Path) -> None:
+    async def fill() -> None:
+        store = SQLiteStore(str(tmp_path / "ph.db"))
+        try:
+            key = await store.create_key(
+                name="alice",
+                key_hash="h",
+                prefix="ph-ab",
+                team="support",
+                scopes=[],
+                models=None,
+                expires_at=None,
+            )
+            now = datetime.now(UTC)
+            await store.write_traces(
+                [
+                    TraceRecord(
+                        trace_id=f"t{i}",
+                        created_at=now - timedelta(days=40 * i),
+                        endpoint="chat.completions",
+                        key_id=key.key_id,
+                        team_id=key.team_id,
+                        served_model="gpt",
+                        prompt_tokens=10,
+                        completion_tokens=5,
+                        cost_usd=Decimal("0.000000125"),
+                    )
+                    for i in range(2)
+                ]
+            )
+        finally:
+            store.close()
+
+    asyncio.run(fill())
+    path = tmp_path / "pilothouse.yaml"
+    path.write_text(yaml.safe_dump({"storage": {"url": f"sqlite:///{tmp_path / 'ph.db'}"}}))
+    runner = CliRunner()
+    month = runner.invoke(app, ["spend", "--config", str(path)], env={"COLUMNS": "200"})
+    assert month.exit_code == 0, month.output
+    assert "Spend by team" in month.output and "support" in month.output
+    assert "0.000000" in month.output and " 1 " in month.output  # this month: one request
+    everything = runner.invoke(
+        app, ["spend", "--period", "all", "--by", "model", "--json", "--config", str(path)]
+    )
+    assert orjson.loads(everything.output) == [
+        {
+            "model": "gpt",
+            "requests": 2,
+            "prompt_tokens": 20,
+            "completion_tokens": 10,
+            "cost_usd": "0.000000250",
+        }
+    ]
+    bad = runner.invoke(app, ["spend", "--since", "yesterday", "--config", str(path)])
+    assert bad.exit_code == 1
