@@ -6,10 +6,13 @@ import logging
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from pilothouse.cache import ResponseCache, build_response_cache
 from pilothouse.core.config import Config
 from pilothouse.core.ports import DeploymentGate, Provider
+from pilothouse.core.traffic import RedisConfig
 from pilothouse.gateway.app import GatewayApp
 from pilothouse.gateway.deps import GatewayDeps
 from pilothouse.gateway.idempotency import Idempotency, MemoryIdempotencyStore, RedisIdempotencyStore
@@ -96,11 +99,23 @@ def build_router(
     return Router(deployments, routes, breakers=breakers, gate=gate)
 
 
+def connect_redis(config: RedisConfig) -> Redis:
+    """Short socket timeouts and one quick retry: a stalled Redis must cost a request a bounded
+    delay (then limits fail open and the cache misses), never the redis-py defaults' seconds."""
+    return Redis.from_url(
+        config.url,
+        socket_timeout=config.timeout_seconds,
+        socket_connect_timeout=config.timeout_seconds,
+        retry=Retry(NoBackoff(), retries=1),
+        health_check_interval=30,
+    )
+
+
 def build_runtime(config: Config) -> Runtime:
     """Build every object from config. Raises ConfigError (with the key path) on bad settings."""
     providers = {name: build_provider(name, spec) for name, spec in config.providers.items()}
     store = open_store(config.storage.url)
-    redis = Redis.from_url(config.redis.url) if config.redis is not None else None
+    redis = connect_redis(config.redis) if config.redis is not None else None
     limits = build_limits(config, redis, store)
     router = build_router(config, providers, limits.gate, redis)
     authenticator = KeyAuthenticator(store, admin_key=config.admin_key)

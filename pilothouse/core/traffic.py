@@ -110,3 +110,6 @@ class RedisConfig(Strict):
         description="redis://host:port/db; limits, budgets, breakers and cache are shared through it"
     )
     key_prefix: str = "pilothouse:"
+    timeout_seconds: float = Field(
+        1.0, gt=0, description="per Redis call; past it limits fail open, cache misses"
+    )
