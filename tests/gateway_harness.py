@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import uvicorn
 
 from pilothouse.bootstrap import Runtime, build_runtime, create_app
@@ -96,3 +97,16 @@ def running_gateway(config_data: dict[str, Any]) -> Iterator[Gateway]:
         server.should_exit = True
         thread.join(timeout=30)
         sock.close()
+
+
+async def fetch_trace(gw: Gateway, trace_id: str) -> dict[str, Any]:
+    """Traces are written in background batches: poll the admin API until it is there."""
+    async with aiohttp.ClientSession(headers=gw.admin_headers) as http:
+        for _ in range(250):
+            async with http.get(f"{gw.base_url}/api/traces/{trace_id}") as r:
+                if r.status == 200:
+                    data: dict[str, Any] = await r.json()
+                    return data
+                assert r.status == 404, await r.text()
+            await asyncio.sleep(0.02)
+    raise AssertionError(f"trace {trace_id} was never stored")

@@ -96,18 +96,6 @@ async def settle(*gateways: Gateway) -> None:
     raise AssertionError("cache stores did not finish")
 
 
-async def fetch_trace(gw: Gateway, trace_id: str) -> dict[str, Any]:
-    """Traces are written in background batches: poll the admin API until it is there."""
-    async with aiohttp.ClientSession(headers=gw.admin_headers) as http:
-        for _ in range(250):
-            async with http.get(f"{gw.base_url}/api/traces/{trace_id}") as r:
-                if r.status == 200:
-                    data: dict[str, Any] = await r.json()
-                    return data
-            await asyncio.sleep(0.02)
-    raise AssertionError(f"trace {trace_id} was never stored")
-
-
 def cache_span(trace: dict[str, Any]) -> dict[str, Any]:
     span: dict[str, Any] = next(s for s in trace["spans"] if s["name"] == "cache")
     return span

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from pilothouse.providers.fake import FakeProvider
-from tests.gateway_harness import Gateway, base_config, running_gateway
+from tests.gateway_harness import Gateway, base_config, fetch_trace, running_gateway
 from tests.integration.cache_support import (
     NO_TEAM_KEY,
     OTHER_TEAM_KEY,
@@ -18,7 +18,6 @@ from tests.integration.cache_support import (
     ask,
     cache_keys,
     cache_span,
-    fetch_trace,
     provider_attempts,
     question,
     settle,

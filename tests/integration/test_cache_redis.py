@@ -18,14 +18,13 @@ import pytest
 from redis.asyncio import Redis
 
 from pilothouse.cache import RedisBackend
-from tests.gateway_harness import Gateway, base_config, running_gateway
+from tests.gateway_harness import Gateway, base_config, fetch_trace, running_gateway
 from tests.integration.cache_support import (
     HAS_LOCAL_EMBEDDER,
     LOCAL_EMBEDDER_MISSING,
     OTHER_TEAM_KEY,
     ask,
     cache_keys,
-    fetch_trace,
     local_embedder,
     provider_attempts,
     question,

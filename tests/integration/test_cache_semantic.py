@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.gateway_harness import Gateway, base_config, running_gateway
+from tests.gateway_harness import Gateway, base_config, fetch_trace, running_gateway
 from tests.integration.cache_support import (
     HAS_LOCAL_EMBEDDER,
     LOCAL_EMBEDDER_MISSING,
@@ -21,7 +21,6 @@ from tests.integration.cache_support import (
     ask,
     cache_keys,
     cache_span,
-    fetch_trace,
     local_embedder,
     provider_attempts,
     question,

@@ -12,7 +12,7 @@ import aiohttp
 import orjson
 import pytest
 
-from tests.gateway_harness import Gateway, base_config, running_gateway
+from tests.gateway_harness import Gateway, base_config, fetch_trace, running_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -49,19 +49,6 @@ def gateway(tmp_path: Path) -> Iterator[Gateway]:
 
 def chat_body(model: str = "fake-chat", **extra: Any) -> dict[str, Any]:
     return {"model": model, "messages": [{"role": "user", "content": "Hello there"}], **extra}
-
-
-async def fetch_trace(gw: Gateway, trace_id: str) -> dict[str, Any]:
-    """Traces are written in background batches: poll the admin API until it is there."""
-    async with aiohttp.ClientSession(headers=gw.admin_headers) as http:
-        for _ in range(200):
-            async with http.get(f"{gw.base_url}/api/traces/{trace_id}") as r:
-                if r.status == 200:
-                    data: dict[str, Any] = await r.json()
-                    return data
-                assert r.status == 404
-            await asyncio.sleep(0.02)
-    raise AssertionError(f"trace {trace_id} was never stored")
 
 
 async def post(

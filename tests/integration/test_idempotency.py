@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from pilothouse.providers.fake import FakeProvider
-from tests.gateway_harness import Gateway, base_config, running_gateway
+from tests.gateway_harness import Gateway, base_config, fetch_trace, running_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -36,17 +36,6 @@ async def send(gw: Gateway, key: str | None, content: str = "hi", **extra: Any) 
             return r.status, r.headers, payload
 
 
-async def trace(gw: Gateway, trace_id: str) -> dict[str, Any]:
-    async with aiohttp.ClientSession(headers=gw.admin_headers) as http:
-        for _ in range(200):
-            async with http.get(f"{gw.base_url}/api/traces/{trace_id}") as r:
-                if r.status == 200:
-                    data: dict[str, Any] = await r.json()
-                    return data
-            await asyncio.sleep(0.02)
-    raise AssertionError("trace not stored")
-
-
 def fake(gw: Gateway) -> FakeProvider:
     provider = gw.runtime.providers["fake"]
     assert isinstance(provider, FakeProvider)
@@ -60,10 +49,10 @@ async def test_retry_with_same_key_is_replayed_not_billed(gateway: Gateway) -> N
     assert second == first
     assert h2["idempotent-replayed"] == "true"
     assert fake(gateway).calls == 1
-    replay = await trace(gateway, h2["x-pilothouse-trace-id"])
+    replay = await fetch_trace(gateway, h2["x-pilothouse-trace-id"])
     assert "idempotent_replay" in replay["flags"]
     assert replay["cost_usd"] == "0"
-    assert float((await trace(gateway, h1["x-pilothouse-trace-id"]))["cost_usd"]) > 0
+    assert float((await fetch_trace(gateway, h1["x-pilothouse-trace-id"]))["cost_usd"]) > 0
 
 
 async def test_concurrent_retries_call_the_provider_once(gateway: Gateway) -> None:

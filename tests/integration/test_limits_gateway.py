@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 from pilothouse.cli.main import app
 from pilothouse.core.records import TraceRecord
 from pilothouse.store import SQLiteStore
-from tests.gateway_harness import USER_KEY, Gateway, base_config, running_gateway
+from tests.gateway_harness import USER_KEY, Gateway, base_config, fetch_trace, running_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -44,17 +44,6 @@ async def burst(urls: list[str], n: int, body: dict[str, Any] = BODY) -> list[tu
                 return r.status, r.headers, orjson.loads(await r.read())
 
         return await asyncio.gather(*(one(i) for i in range(n)))
-
-
-async def fetch_trace(gw: Gateway, trace_id: str) -> dict[str, Any]:
-    async with aiohttp.ClientSession(headers=gw.admin_headers) as http:
-        for _ in range(200):
-            async with http.get(f"{gw.base_url}/api/traces/{trace_id}") as r:
-                if r.status == 200:
-                    data: dict[str, Any] = await r.json()
-                    return data
-            await asyncio.sleep(0.02)
-    raise AssertionError(f"trace {trace_id} was never stored")
 
 
 def assert_exact_rpm(results: list[tuple[int, Any, Any]], limit: int) -> None:

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from pilothouse.providers.fake import FakeProvider
-from tests.gateway_harness import Gateway, base_config, running_gateway
+from tests.gateway_harness import Gateway, base_config, fetch_trace, running_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -133,19 +133,7 @@ async def chat(gw: Gateway, route: str, **extra: Any) -> tuple[int, dict[str, An
 
 
 async def trace_of(gw: Gateway, headers: dict[str, Any]) -> dict[str, Any]:
-    trace_id = (
-        headers["X-Pilothouse-Trace-Id"]
-        if "X-Pilothouse-Trace-Id" in headers
-        else headers["x-pilothouse-trace-id"]
-    )
-    async with aiohttp.ClientSession(headers=gw.admin_headers) as http:
-        for _ in range(200):
-            async with http.get(f"{gw.base_url}/api/traces/{trace_id}") as r:
-                if r.status == 200:
-                    data: dict[str, Any] = await r.json()
-                    return data
-            await asyncio.sleep(0.02)
-    raise AssertionError("trace not stored")
+    return await fetch_trace(gw, headers.get("X-Pilothouse-Trace-Id") or headers["x-pilothouse-trace-id"])
 
 
 def attempts(trace: dict[str, Any]) -> list[tuple[str, str]]:
