@@ -1,23 +1,20 @@
-"""Sortable ids: 48-bit millisecond time + 80 random bits, Crockford base32 (ULID layout)."""
+"""Sortable ids (time first, then randomness) and span ids, in OpenTelemetry's widths."""
 
 from __future__ import annotations
 
-import os
+import random
 import time
-
-_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 def new_id() -> str:
-    """A 26-character id that sorts by creation time."""
-    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
-    out = []
-    for _ in range(26):
-        out.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(out))
+    """A 32-hex-digit id that sorts by creation time: 48 bits of milliseconds, then 80 random bits.
+
+    The same width as an OpenTelemetry trace id, so trace ids export as they are.
+    """
+    # Ids need uniqueness, not secrecy: the PRNG avoids a getrandom() syscall per id on the hot path.
+    return f"{(int(time.time() * 1000) << 80) | random.getrandbits(80):032x}"
 
 
 def new_span_id() -> str:
     """A 16-hex-digit span id (OpenTelemetry's width)."""
-    return os.urandom(8).hex()
+    return f"{random.getrandbits(64):016x}"

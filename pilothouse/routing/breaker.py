@@ -34,7 +34,10 @@ class _Breaker:
     consecutive: int = 0
     opened_at: float = 0.0
     probes: int = 0
-    outcomes: deque[tuple[float, bool]] = field(default_factory=deque)
+    # Per-second buckets [second, requests, failures]: the window costs O(seconds), not O(requests).
+    buckets: deque[list[int]] = field(default_factory=deque)
+    requests: int = 0
+    failures: int = 0
 
 
 class LocalBreakerBoard:
@@ -81,13 +84,24 @@ class LocalBreakerBoard:
             else:
                 breaker.state, breaker.opened_at = "open", now
             return
-        window = breaker.outcomes
-        window.append((now, ok))
-        while window and now - window[0][0] > cfg.window_seconds:
-            window.popleft()
+        second = int(now)
+        buckets = breaker.buckets
+        if buckets and buckets[-1][0] == second:
+            buckets[-1][1] += 1
+            buckets[-1][2] += not ok
+        else:
+            buckets.append([second, 1, int(not ok)])
+        breaker.requests += 1
+        breaker.failures += not ok
+        while buckets and now - buckets[0][0] > cfg.window_seconds:
+            _, requests, failures = buckets.popleft()
+            breaker.requests -= requests
+            breaker.failures -= failures
         breaker.consecutive = 0 if ok else breaker.consecutive + 1
-        failures = sum(1 for _, good in window if not good)
-        rate_tripped = len(window) >= cfg.min_requests and failures / len(window) >= cfg.error_rate
+        rate_tripped = (
+            breaker.requests >= cfg.min_requests and breaker.failures / breaker.requests >= cfg.error_rate
+        )
         if not ok and (breaker.consecutive >= cfg.consecutive_failures or rate_tripped):
             breaker.state, breaker.opened_at = "open", now
-            window.clear()
+            buckets.clear()
+            breaker.requests = breaker.failures = 0

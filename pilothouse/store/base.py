@@ -5,7 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Protocol
 
+import orjson
+
 from pilothouse.core.ports import KeyStore, SpendStore, TraceStore
+from pilothouse.core.records import TraceRecord
 
 # Money is stored as an integer count of nano-USD: exact, and summable without float drift.
 NANO = Decimal(1_000_000_000)
@@ -23,6 +26,22 @@ TRACE_FILTERS = {
 
 def to_nanos(usd: Decimal) -> int:
     return int((usd * NANO).to_integral_value())
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def trace_document(record: TraceRecord) -> bytes:
+    """The stored JSON of a trace, spans apart (they have their own table).
+
+    orjson over the fields directly: about four times cheaper than ``model_dump(mode="json")``, and
+    this runs once per request on the writer thread. Reads validate it back into a ``TraceRecord``.
+    """
+    fields = {k: v for k, v in record.__dict__.items() if k != "spans"}
+    return orjson.dumps(fields, default=_json_default)
 
 
 class Store(KeyStore, TraceStore, SpendStore, Protocol):

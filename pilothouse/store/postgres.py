@@ -24,7 +24,7 @@ from pilothouse.core.errors import ServiceUnavailable
 from pilothouse.core.ids import new_id
 from pilothouse.core.ports import SpendGrouping, SpendRow, SpendScope
 from pilothouse.core.records import KeyRecord, SpanRecord, TraceRecord
-from pilothouse.store.base import TRACE_FILTERS, to_nanos
+from pilothouse.store.base import TRACE_FILTERS, to_nanos, trace_document
 from pilothouse.store.pg_migrations import migrate
 from pilothouse.store.spend import spend_report_sql, spend_since_sql
 
@@ -70,7 +70,10 @@ def _text(value: Any) -> Any:
 
 
 def _json(value: Any) -> str:
-    text = orjson.dumps(value).decode()
+    return _jsonb_text(orjson.dumps(value).decode())
+
+
+def _jsonb_text(text: str) -> str:
     return _JSON_NUL.sub(r"\1\\ufffd", text) if "\\u0000" in text else text
 
 
@@ -85,12 +88,11 @@ def redact_url(url: str) -> str:
 
 
 def _trace_row(r: TraceRecord) -> tuple[Any, ...]:
-    body = r.model_dump(mode="json", exclude={"spans"})
     row = (
         r.trace_id, r.created_at, r.endpoint, r.key_id, r.team_id, r.requested_model, r.served_model,
         r.provider, r.stream, r.status, r.http_status, r.prompt_tokens, r.completion_tokens,
         r.cached_tokens, to_nanos(r.cost_usd), r.latency_ms, r.ttft_ms, r.error_code, r.config_hash,
-        _json(body), r.route, r.cache, to_nanos(r.cost_saved_usd),
+        _jsonb_text(trace_document(r).decode()), r.route, r.cache, to_nanos(r.cost_saved_usd),
     )  # fmt: skip
     return tuple(_text(v) for v in row)
 

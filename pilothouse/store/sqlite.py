@@ -13,7 +13,7 @@ import orjson
 from pilothouse.core.ids import new_id
 from pilothouse.core.ports import SpendGrouping, SpendRow, SpendScope
 from pilothouse.core.records import KeyRecord, SpanRecord, TraceRecord
-from pilothouse.store.base import NANO, TRACE_FILTERS
+from pilothouse.store.base import NANO, TRACE_FILTERS, trace_document
 from pilothouse.store.database import ThreadedConnection
 from pilothouse.store.migrations import migrate
 from pilothouse.store.spend import spend_report_sql, spend_since_sql
@@ -47,7 +47,6 @@ _KEY_SELECT = "SELECT k.*, t.name AS team_name FROM keys k LEFT JOIN teams t ON 
 
 
 def _trace_row(r: TraceRecord) -> tuple[Any, ...]:
-    body = r.model_dump(mode="json", exclude={"spans"})
     return (
         r.trace_id,
         r.created_at.isoformat(),
@@ -68,7 +67,7 @@ def _trace_row(r: TraceRecord) -> tuple[Any, ...]:
         r.ttft_ms,
         r.error_code,
         r.config_hash,
-        orjson.dumps(body).decode(),
+        trace_document(r).decode(),
         r.route,
         r.cache,
         int((r.cost_saved_usd * NANO).to_integral_value()),

@@ -93,7 +93,7 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
     assert "platform" in listed
     assert secret.group(1)[:10] in listed
     assert secret.group(1) not in listed
-    key_id = re.search(r"\((\w{26})\)", created.stdout)
+    key_id = re.search(r"\(([0-9a-f]{32})\)", created.stdout)
     assert key_id is not None
     run("keys", "revoke", key_id.group(1), "--config", cfg, cwd=tmp_path)
     assert "ci-bot" not in run("keys", "list", "--config", cfg, cwd=tmp_path).stdout
