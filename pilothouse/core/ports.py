@@ -137,3 +137,13 @@ class DeploymentGate(Protocol):
     async def try_acquire(self, deployment: str, tokens: int) -> Lease | None:
         """A lease, or None when the deployment is at its RPM, TPM or concurrency limit."""
         ...
+
+
+class GateEvidence(Protocol):
+    """Whether a prompt version has passed a gated evaluation run (the release gate).
+
+    Written by the eval harness when ``pilothouse eval run --gate`` passes; read by the prompt
+    registry before it moves the ``production`` label.
+    """
+
+    async def gate_passed(self, prompt: str, version: int) -> bool: ...
