@@ -140,6 +140,19 @@ class HTTPClient:
                 f"{self.provider}: upstream sent invalid JSON", provider=self.provider, upstream_status=200
             ) from None
 
+    @classmethod
+    def for_provider(
+        cls, provider: str, options: HTTPProviderOptions, *, base_url: str, headers: dict[str, str]
+    ) -> HTTPClient:
+        """A client with the shared options applied; ``headers`` are the provider's own (auth...)."""
+        return cls(
+            provider,
+            base_url=base_url,
+            headers={**options.headers, **headers},
+            max_connections=options.max_connections,
+            connect_timeout=options.connect_timeout,
+        )
+
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()

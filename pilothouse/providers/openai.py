@@ -31,7 +31,7 @@ class OpenAIProvider:
 
     def __init__(self, name: str, options: OpenAIOptions) -> None:
         self.name = name
-        headers = dict(options.headers)
+        headers: dict[str, str] = {}
         if options.api_key is not None:
             secret = options.api_key.get_secret_value()
             if options.azure:
@@ -47,13 +47,7 @@ class OpenAIProvider:
             self._models_path = base.split("/deployments/")[0] + "/models" + self._query
         else:
             self._models_path = self._path("/models")
-        self._http = HTTPClient(
-            name,
-            base_url=options.base_url,
-            headers=headers,
-            max_connections=options.max_connections,
-            connect_timeout=options.connect_timeout,
-        )
+        self._http = HTTPClient.for_provider(name, options, base_url=options.base_url, headers=headers)
 
     def _path(self, path: str) -> str:
         return path + self._query

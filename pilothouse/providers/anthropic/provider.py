@@ -36,16 +36,10 @@ class AnthropicProvider:
     def __init__(self, name: str, options: AnthropicOptions) -> None:
         self.name = name
         self._default_max_tokens = options.default_max_tokens
-        headers = {"anthropic-version": options.anthropic_version, **options.headers}
+        headers = {"anthropic-version": options.anthropic_version}
         if options.api_key is not None:
             headers["x-api-key"] = options.api_key.get_secret_value()
-        self._http = HTTPClient(
-            name,
-            base_url=options.base_url,
-            headers=headers,
-            max_connections=options.max_connections,
-            connect_timeout=options.connect_timeout,
-        )
+        self._http = HTTPClient.for_provider(name, options, base_url=options.base_url, headers=headers)
 
     def _request(self, call: ChatCall) -> JSON:
         try:
