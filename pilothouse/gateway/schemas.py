@@ -45,11 +45,38 @@ class ChatCompletionRequest(BaseModel):
     top_logprobs: int | None = Field(None, ge=0, le=20)
 
 
+# The model a prompt reference may name instead of a real one: "use the prompt's model". The
+# openai client insists on a model argument; an empty string works as well.
+PROMPT_MODEL = "prompt"
+
+
+class PromptedChatRequest(ChatCompletionRequest):
+    """A chat request that names a registry prompt (``"prompt": "support-reply@production"``).
+
+    ``messages`` may be empty (the prompt supplies them; any given are appended after the prompt's),
+    and ``model`` may be empty or ``"prompt"`` to use the prompt's own model. Bodies without a
+    ``prompt`` key are validated as plain ``ChatCompletionRequest``s, unchanged.
+    """
+
+    model: str = ""
+    messages: list[Message] = Field(default_factory=list)
+    prompt: str = Field(min_length=1, max_length=300)
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def wants_prompt_model(self) -> bool:
+        return self.model in ("", PROMPT_MODEL)
+
+
+MAX_EMBEDDING_DIMENSIONS = 16_384
+
+
 class EmbeddingRequest(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
     model: str = Field(min_length=1)
     input: str | list[str] = Field(min_length=1)
-    dimensions: int | None = Field(None, ge=1)
+    # Bounded: vectors are built in memory, and no embedding model is wider (OpenAI's widest: 3,072).
+    dimensions: int | None = Field(None, ge=1, le=MAX_EMBEDDING_DIMENSIONS)
     encoding_format: Literal["float", "base64"] = "float"
     user: str | None = None
 

@@ -317,3 +317,11 @@ async def test_metrics_endpoint_reports_requests_tokens_and_latency(gateway: Gat
     assert f"{bucket} 1" in text
     assert 'pilothouse_provider_attempts_total{deployment="m-down",status="error"}' in text
     assert "pilothouse_trace_queue_pending" in text
+
+
+async def test_embedding_dimensions_are_bounded(gateway: Gateway) -> None:
+    status, _, body = await post(
+        gateway, "/v1/embeddings", {"model": "fake-embed", "input": "x", "dimensions": 10**9}
+    )
+    assert status == 422
+    assert body["error"]["param"] == "dimensions"
