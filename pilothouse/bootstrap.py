@@ -20,8 +20,10 @@ from pilothouse.gateway.pipeline import Stage
 from pilothouse.gateway.stages import AccessControl, Accounting
 from pilothouse.gateway.stages_cache import ResponseCaching, RouterEmbedder
 from pilothouse.gateway.stages_limits import Admission
+from pilothouse.gateway.stages_prompts import PromptResolution
 from pilothouse.keys import KeyAuthenticator, KeyService
 from pilothouse.limits import Limits, build_limits
+from pilothouse.prompts import PromptRegistry, PromptResolver
 from pilothouse.providers import build_provider
 from pilothouse.routing import Deployment, Route, Router
 from pilothouse.routing.breaker import BreakerBoard, LocalBreakerBoard
@@ -48,9 +50,13 @@ class Runtime:
     redis: Redis | None = None  # shared state across replicas (limits, budgets, cache), when configured
     cache: ResponseCache | None = None
     limits: Limits | None = None
+    prompts: PromptResolver | None = None  # prompt references, resolved from memory
+    registry: PromptRegistry | None = None  # prompt changes made in this process (admin API, tools)
 
     async def start(self) -> None:
         await self.store.connect()  # a PostgreSQL pool belongs to the loop that serves
+        if self.prompts is not None:
+            await self.prompts.start()  # loads labels before the first request; then polls for changes
         self.traces.start()
         if self.limits is not None:
             await self.limits.start()  # seeds budgets from the store: after connect
@@ -58,6 +64,8 @@ class Runtime:
             await self.keys.ensure(spec)
 
     async def stop(self) -> None:
+        if self.prompts is not None:
+            await self.prompts.aclose()
         await self.traces.stop()
         if self.cache is not None:
             await self.cache.drain()
@@ -111,6 +119,12 @@ def connect_redis(config: RedisConfig) -> Redis:
     )
 
 
+def build_prompt_registry(store: Store, resolver: PromptResolver | None = None) -> PromptRegistry:
+    """The registry over the store. The release gate's evidence is the store's record of gated eval
+    runs that passed; a resolver in the same process hears of every change at once."""
+    return PromptRegistry(store, store, on_change=resolver.refresh if resolver is not None else None)
+
+
 def build_runtime(config: Config) -> Runtime:
     """Build every object from config. Raises ConfigError (with the key path) on bad settings."""
     providers = {name: build_provider(name, spec) for name, spec in config.providers.items()}
@@ -129,8 +143,20 @@ def build_runtime(config: Config) -> Runtime:
     cache = build_response_cache(
         config, redis=redis, embedder_for=lambda model: RouterEmbedder(router, model)
     )
+    prompts = PromptResolver(store)
     return Runtime(
-        config, store, providers, router, authenticator, keys, traces, redis=redis, cache=cache, limits=limits
+        config,
+        store,
+        providers,
+        router,
+        authenticator,
+        keys,
+        traces,
+        redis=redis,
+        cache=cache,
+        limits=limits,
+        prompts=prompts,
+        registry=build_prompt_registry(store, prompts),
     )
 
 
@@ -152,6 +178,7 @@ def create_app(runtime: Runtime) -> GatewayApp:
         config_hash=config.fingerprint(),
         max_body_bytes=config.server.max_body_bytes,
         drain_seconds=config.server.drain_seconds,
+        prompts=runtime.prompts,
     )
     idempotency_store = (
         RedisIdempotencyStore(runtime.redis, config.redis.key_prefix)
@@ -159,7 +186,10 @@ def create_app(runtime: Runtime) -> GatewayApp:
         else MemoryIdempotencyStore()
     )
     # A replayed answer is neither limited, cached again nor billed: idempotency goes first.
-    stages: list[Stage] = [AccessControl(), Idempotency(idempotency_store)]
+    # Prompts render after access control (which already checked the route the prompt's model picked),
+    # so limits, cache and accounting see the rendered request; but after idempotency, which must bind
+    # a key to what the client sent: a retry replays its first answer even if a label moved meanwhile.
+    stages: list[Stage] = [AccessControl(), Idempotency(idempotency_store), PromptResolution()]
     if runtime.limits is not None and runtime.limits.control is not None:
         stages.append(Admission(runtime.limits.control))  # outside Accounting: settles with its cost
     if runtime.cache is not None:

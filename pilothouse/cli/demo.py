@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated, Any
 
 import aiohttp
@@ -11,6 +12,7 @@ import typer
 
 from pilothouse.bootstrap import Runtime
 from pilothouse.cli.common import console
+from pilothouse.cli.demo_evals import run_demo_evals
 from pilothouse.cli.serve import build_server
 from pilothouse.core.config import default_config
 
@@ -98,6 +100,14 @@ def demo(
     once: Annotated[
         bool, typer.Option(help="send the samples, print, then stop (for scripts and tests)")
     ] = False,
+    evals: Annotated[
+        bool,
+        typer.Option(
+            "--evals/--no-evals",
+            help="also compare two versions of a support prompt on the demo eval suite"
+            " (a few minutes the first time, from cache after)",
+        ),
+    ] = True,
 ) -> None:
     """Start the gateway with the local model, create a demo key, send sample traffic, keep serving."""
     config = default_config()
@@ -116,6 +126,8 @@ def demo(
         console.print("Loading the local model and sending sample requests...")
         samples = await _send_samples(base, key)
         _print_next_steps(base, key, admin, samples)
+        if evals:
+            await run_demo_evals(runtime, base, key, Path(".pilothouse") / "reports")
         if once:
             server.should_exit = True
         else:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import typer
 
 from pilothouse import __version__
-from pilothouse.cli import keys, traces
+from pilothouse.cli import keys, prompts, traces
 from pilothouse.cli.demo import demo
 from pilothouse.cli.drill import drill
+from pilothouse.cli.eval import app as eval_app
 from pilothouse.cli.init import init
 from pilothouse.cli.models import models
+from pilothouse.cli.review import app as review_app
 from pilothouse.cli.serve import serve
 from pilothouse.cli.spend import spend
 
@@ -27,6 +29,9 @@ app.command()(drill)
 app.command()(spend)
 app.add_typer(keys.app, name="keys")
 app.add_typer(traces.app, name="traces")
+app.add_typer(eval_app, name="eval")
+app.add_typer(review_app, name="review")
+app.add_typer(prompts.app, name="prompts")
 
 
 @app.command()

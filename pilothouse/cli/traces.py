@@ -81,6 +81,13 @@ def render_trace(record: TraceRecord) -> None:
         ),
         ("stream", str(record.stream)),
         ("finish", record.finish_reason or ""),
+        (
+            "prompt",
+            f"{record.prompt}@{record.prompt_version}"
+            + (f" (via label {record.prompt_label})" if record.prompt_label else "")
+            if record.prompt
+            else "",
+        ),
         ("params", orjson.dumps(record.params).decode()),
         ("config", record.config_hash or ""),
     ]:

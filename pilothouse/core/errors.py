@@ -10,6 +10,7 @@ the HTTP edge renders ``{"error": {"message", "type", "param", "code"}}`` from i
     ├── AuthenticationFailed         401 authentication_error
     ├── PermissionDenied             403 permission_error
     ├── NotFound                     404 not_found_error
+    ├── Conflict                     409 conflict (a label moved meanwhile, a release gate refused)
     ├── BudgetExceeded               402 budget_exceeded
     ├── RateLimited                  429 rate_limit_exceeded (carries retry_after and x-ratelimit headers)
     ├── ServiceUnavailable           503 service_unavailable
@@ -88,6 +89,14 @@ class NotFound(PilothouseError):
     status = 404
     type = "not_found_error"
     code = "not_found"
+
+
+class Conflict(PilothouseError):
+    """The change conflicts with the current state: retrying as is will not help."""
+
+    status = 409
+    type = "invalid_request_error"
+    code = "conflict"
 
 
 class BudgetExceeded(PilothouseError):

@@ -7,7 +7,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from pilothouse.core.records import KeyRecord, TraceRecord
+from pilothouse.core.eval_records import (
+    EvalResultRecord,
+    EvalRunRecord,
+    ReviewItemRecord,
+    ReviewLabel,
+    RunStatus,
+)
+from pilothouse.core.records import (
+    KeyRecord,
+    PromptEventRecord,
+    PromptLabelRecord,
+    PromptVersionRecord,
+    TraceRecord,
+)
 from pilothouse.core.types import ChatCall, ChatResult, ChunkStream, EmbedCall, EmbedResult
 
 
@@ -147,3 +160,117 @@ class GateEvidence(Protocol):
     """
 
     async def gate_passed(self, prompt: str, version: int) -> bool: ...
+
+
+class EvalStore(GateEvidence, Protocol):
+    """Eval runs, their per-case results and scores, the review queue, and the gate evidence.
+
+    Results are saved one case at a time as they finish, which is what makes a run resumable;
+    ``cached_eval_results`` finds earlier outputs by content hash, which is what makes a re-run free.
+    """
+
+    async def save_eval_run(self, run: EvalRunRecord) -> None:
+        """Insert or replace the run record (status, summary and gate outcome change as it goes)."""
+        ...
+
+    async def get_eval_run(self, run_id: str) -> EvalRunRecord | None: ...
+
+    async def list_eval_runs(
+        self, *, suite: str | None = None, statuses: Sequence[RunStatus] | None = None, limit: int = 50
+    ) -> list[EvalRunRecord]:
+        """Newest first."""
+        ...
+
+    async def save_eval_result(self, result: EvalResultRecord) -> None:
+        """Insert or replace one case x target x repeat with its scores, in one transaction."""
+        ...
+
+    async def eval_results(self, run_id: str) -> list[EvalResultRecord]: ...
+
+    async def cached_eval_results(self, cache_keys: Sequence[str]) -> dict[str, EvalResultRecord]:
+        """The newest successful result (with scores) for each cache key that has one, from any run."""
+        ...
+
+    async def record_gate_pass(self, prompt: str, version: int, run_id: str) -> None: ...
+
+    async def add_review_items(self, items: Sequence[ReviewItemRecord]) -> int:
+        """Queue items, skipping any already queued (same run case or trace); returns how many were added."""
+        ...
+
+    async def get_review_item(self, item_id: str) -> ReviewItemRecord | None: ...
+
+    async def next_review_item(self) -> ReviewItemRecord | None:
+        """The oldest unlabelled item."""
+        ...
+
+    async def label_review_item(
+        self, item_id: str, *, label: ReviewLabel, comment: str | None, reviewer: str | None
+    ) -> ReviewItemRecord | None: ...
+
+    async def list_review_items(
+        self, *, run_id: str | None = None, labelled: bool | None = None
+    ) -> list[ReviewItemRecord]:
+        """Oldest first."""
+        ...
+
+
+LabelMove = Literal["promote", "rollback"]
+
+
+class PromptStore(Protocol):
+    """The prompt registry's persistence: immutable versions, labels, and the append-only change log.
+
+    Every change appends one event in the same transaction, so ``prompt_change_count`` is a cheap
+    stamp that gateways poll to learn that their cached resolutions are stale.
+    """
+
+    async def add_prompt_version(
+        self, *, name: str, spec: dict[str, Any], content_hash: str, who: str, why: str
+    ) -> tuple[PromptVersionRecord, bool]:
+        """Store the next version of ``name`` (1 for a new prompt) with a ``push`` event, atomically.
+
+        When the newest version already has ``content_hash`` nothing is stored: that version comes
+        back with ``False`` (a no-op push)."""
+        ...
+
+    async def get_prompt_version(self, name: str, version: int | None = None) -> PromptVersionRecord | None:
+        """One version; ``None`` asks for the newest."""
+        ...
+
+    async def list_prompt_versions(self, name: str) -> list[PromptVersionRecord]:
+        """Every version of one prompt, oldest first."""
+        ...
+
+    async def latest_prompt_versions(self) -> list[PromptVersionRecord]:
+        """The newest version of every prompt, by name."""
+        ...
+
+    async def prompt_labels(self, name: str | None = None) -> list[PromptLabelRecord]:
+        """Labels of one prompt, or of all prompts; by name, then label."""
+        ...
+
+    async def move_prompt_label(
+        self,
+        *,
+        name: str,
+        label: str,
+        version: int,
+        expected: int | None,
+        kind: LabelMove,
+        who: str,
+        why: str,
+        forced: bool = False,
+    ) -> PromptEventRecord | None:
+        """Point ``label`` at ``version`` if it still points at ``expected`` (``None``: the label does
+        not exist yet) and append the event, atomically; ``None`` when the label moved meanwhile."""
+        ...
+
+    async def prompt_events(
+        self, name: str | None = None, *, label: str | None = None
+    ) -> list[PromptEventRecord]:
+        """The change log, oldest first, for one prompt (and one of its labels) or for all."""
+        ...
+
+    async def prompt_change_count(self) -> int:
+        """How many changes the registry has recorded: grows with every push, promote and rollback."""
+        ...

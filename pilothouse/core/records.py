@@ -60,6 +60,9 @@ class TraceRecord(BaseModel):
     attempts: int = 0
     cache: Literal["hit_exact", "hit_semantic", "miss", "bypass"] | None = None
     cost_saved_usd: Decimal = Decimal(0)
+    prompt: str | None = Field(None, description="registry prompt the messages were rendered from")
+    prompt_version: int | None = None
+    prompt_label: str | None = Field(None, description="label the reference named, if any")
     flags: list[str] = Field(default_factory=list, description="e.g. budget_soft_limit, escalated")
     attributes: dict[str, Any] = Field(default_factory=dict, description="stage-specific details")
     spans: list[SpanRecord] = Field(default_factory=list)
@@ -89,3 +92,51 @@ class KeyRecord(BaseModel):
     def public(self) -> dict[str, Any]:
         """The shape shown by the API and CLI: no hash."""
         return self.model_dump(mode="json", exclude={"key_hash"})
+
+
+class PromptVersionRecord(BaseModel):
+    """One immutable version of a registry prompt; ``spec`` is the prompt's canonical JSON document."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    version: int
+    content_hash: str
+    spec: dict[str, Any]
+    created_at: datetime
+    created_by: str
+    why: str = ""
+
+
+class PromptLabelRecord(BaseModel):
+    """A label (``production``, ``staging``, any name) and the version it points at."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    label: str
+    version: int
+    updated_at: datetime
+    updated_by: str
+
+
+PromptEventKind = Literal["push", "promote", "rollback"]
+
+
+class PromptEventRecord(BaseModel):
+    """One entry of the registry's append-only change log: who did what, when and why.
+
+    ``seq`` orders events; ``from_version`` is the label's holder before a promote or rollback.
+    ``forced`` marks a production promotion made without a passing release gate.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    seq: int
+    event_id: str
+    at: datetime
+    name: str
+    kind: PromptEventKind
+    version: int
+    label: str | None = None
+    from_version: int | None = None
+    who: str
+    why: str = ""
+    forced: bool = False

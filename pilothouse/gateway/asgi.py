@@ -71,8 +71,13 @@ async def read_request(
 ) -> tuple[dict[str, Any], M]:
     """The body as a dict (forwarded as is) and validated against ``schema``: 400, 413 or 422."""
     data = parse_json_object(await read_body(scope, receive, limit))
+    return data, validate_request(data, schema)
+
+
+def validate_request(data: dict[str, Any], schema: type[M]) -> M:
+    """``data`` validated against ``schema``, or a 422 naming the first bad parameter."""
     try:
-        return data, schema.model_validate(data)
+        return schema.model_validate(data)
     except ValidationError as exc:
         raise validation_error(exc) from None
 

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from pilothouse.core.types import ChatResult
-from pilothouse.gateway.asgi import Receive, Scope, Send, read_request, send_json
+from pilothouse.gateway.asgi import (
+    Receive,
+    Scope,
+    Send,
+    parse_json_object,
+    read_body,
+    send_json,
+    validate_request,
+)
 from pilothouse.gateway.deps import GatewayDeps
 from pilothouse.gateway.pipeline import ChatContext, Handler
-from pilothouse.gateway.schemas import TRACED_PARAMS, ChatCompletionRequest
+from pilothouse.gateway.schemas import TRACED_PARAMS, ChatCompletionRequest, PromptedChatRequest
+from pilothouse.gateway.stages_prompts import resolve_prompt
 from pilothouse.gateway.streaming import write_stream
 from pilothouse.keys import Principal
+from pilothouse.prompts import ResolvedPrompt
 from pilothouse.traces import TraceBuilder
 
 
@@ -20,16 +30,26 @@ class ChatEndpoint:
     async def __call__(
         self, scope: Scope, receive: Receive, send: Send, principal: Principal, trace: TraceBuilder
     ) -> None:
-        data, request = await read_request(scope, receive, self._deps.max_body_bytes, ChatCompletionRequest)
+        data = parse_json_object(await read_body(scope, receive, self._deps.max_body_bytes))
+        prompt: ResolvedPrompt | None = None
+        request: ChatCompletionRequest
+        if "prompt" in data:
+            # Resolved before routing: the prompt may name the model, and access control checks
+            # the route it leads to. Rendering is the PromptResolution stage's.
+            request = prompted = validate_request(data, PromptedChatRequest)
+            prompt, model = await resolve_prompt(self._deps.prompts, prompted, trace)
+        else:
+            request = validate_request(data, ChatCompletionRequest)
+            model = request.model
         fields = trace.fields
-        fields["requested_model"] = request.model
+        fields["requested_model"] = model
         fields["stream"] = request.stream
         fields["params"] = {k: data[k] for k in TRACED_PARAMS if k in data}
-        trace.messages = data["messages"]
+        trace.messages = data.get("messages")
 
-        route = self._deps.router.route(request.model)
+        route = self._deps.router.route(model)
         fields["route"] = route.name
-        ctx = ChatContext(scope, request, data, principal, trace, route)
+        ctx = ChatContext(scope, request, data, principal, trace, route, prompt=prompt)
         outcome = await self._pipeline(ctx)
 
         if isinstance(outcome, ChatResult):

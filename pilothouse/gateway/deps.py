@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from pilothouse.core.ports import TraceSink
 from pilothouse.keys import KeyAuthenticator
+from pilothouse.prompts import PromptResolver
 from pilothouse.routing import Router
 from pilothouse.traces.builder import PayloadPolicy
 from pilothouse.traces.metrics import Metrics
@@ -21,3 +22,4 @@ class GatewayDeps:
     max_body_bytes: int = 4 * 1024 * 1024
     drain_seconds: float = 30.0
     metrics: Metrics | None = None
+    prompts: PromptResolver | None = None  # resolves prompt references from memory

@@ -14,6 +14,7 @@ from pilothouse.core.types import JSON, ChatResult, ChunkStream
 from pilothouse.gateway.asgi import Scope
 from pilothouse.gateway.schemas import ChatCompletionRequest
 from pilothouse.keys import Principal
+from pilothouse.prompts import ResolvedPrompt
 from pilothouse.routing import Route
 from pilothouse.traces import TraceBuilder
 
@@ -29,6 +30,7 @@ class ChatContext:
     state: dict[str, Any] = field(default_factory=dict)
     # Headers stages add to the answer (x-ratelimit-*, cache status...), sent with JSON and SSE alike.
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    prompt: ResolvedPrompt | None = None  # the registry prompt the request named, resolved before routing
 
 
 @dataclass(slots=True)

@@ -6,6 +6,8 @@ import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from pilothouse.store.eval_schema import SQLITE_004_EVALS
+
 Migration = Callable[[sqlite3.Connection], None]
 
 
@@ -100,9 +102,67 @@ def m002_traffic_columns(conn: sqlite3.Connection) -> None:
     )
 
 
+def m003_prompts(conn: sqlite3.Connection) -> None:
+    """The prompt registry: immutable numbered versions, labels pointing at them, and an append-only
+    log of every change. Triggers make versions and events append-only in the database itself."""
+    run_script(
+        conn,
+        """
+        CREATE TABLE prompt_versions (
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            content_hash TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            why TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (name, version)
+        );
+        CREATE TABLE prompt_labels (
+            name TEXT NOT NULL,
+            label TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            updated_at TEXT NOT NULL,
+            updated_by TEXT NOT NULL,
+            PRIMARY KEY (name, label),
+            FOREIGN KEY (name, version) REFERENCES prompt_versions(name, version)
+        );
+        CREATE TABLE prompt_events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL UNIQUE,
+            at TEXT NOT NULL,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            label TEXT,
+            from_version INTEGER,
+            who TEXT NOT NULL,
+            why TEXT NOT NULL DEFAULT '',
+            forced INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX prompt_events_name ON prompt_events(name, label, seq);
+        CREATE TRIGGER prompt_versions_no_update BEFORE UPDATE ON prompt_versions
+        BEGIN SELECT RAISE(ABORT, 'prompt versions are immutable'); END;
+        CREATE TRIGGER prompt_versions_no_delete BEFORE DELETE ON prompt_versions
+        BEGIN SELECT RAISE(ABORT, 'prompt versions are immutable'); END;
+        CREATE TRIGGER prompt_events_no_update BEFORE UPDATE ON prompt_events
+        BEGIN SELECT RAISE(ABORT, 'prompt events are append-only'); END;
+        CREATE TRIGGER prompt_events_no_delete BEFORE DELETE ON prompt_events
+        BEGIN SELECT RAISE(ABORT, 'prompt events are append-only'); END;
+        """,
+    )
+
+
+def m004_evals(conn: sqlite3.Connection) -> None:
+    """Eval runs, results, scores, gate evidence and the review queue (``store/eval_schema.py``)."""
+    run_script(conn, SQLITE_004_EVALS)
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", m001_initial),
     ("002_traffic_columns", m002_traffic_columns),
+    ("003_prompts", m003_prompts),
+    ("004_evals", m004_evals),
 ]
 
 

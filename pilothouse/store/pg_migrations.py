@@ -16,6 +16,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from pilothouse.store.eval_schema import PG_004_EVALS
+
 # Advisory locks are per database; the key is an arbitrary constant ("pilothse" as a 64-bit int).
 MIGRATION_LOCK = int.from_bytes(b"pilothse", "big")
 
@@ -88,9 +90,58 @@ ALTER TABLE traces ADD COLUMN cost_saved_nanousd BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX traces_route ON traces(route, created_at);
 """
 
+# The prompt registry: immutable numbered versions, labels pointing at them, and an append-only log
+# of every change. Triggers make versions and events append-only in the database itself.
+M003_PROMPTS = """
+CREATE TABLE prompt_versions (
+    name TEXT COLLATE "C" NOT NULL,
+    version INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    spec JSONB NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    created_by TEXT NOT NULL,
+    why TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE prompt_labels (
+    name TEXT COLLATE "C" NOT NULL,
+    label TEXT COLLATE "C" NOT NULL,
+    version INTEGER NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    updated_by TEXT NOT NULL,
+    PRIMARY KEY (name, label),
+    FOREIGN KEY (name, version) REFERENCES prompt_versions(name, version)
+);
+CREATE TABLE prompt_events (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_id TEXT COLLATE "C" NOT NULL UNIQUE,
+    at TIMESTAMPTZ NOT NULL,
+    name TEXT COLLATE "C" NOT NULL,
+    kind TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    label TEXT COLLATE "C",
+    from_version INTEGER,
+    who TEXT NOT NULL,
+    why TEXT NOT NULL DEFAULT '',
+    forced BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE INDEX prompt_events_name ON prompt_events(name, label, seq);
+CREATE FUNCTION pilothouse_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only', TG_TABLE_NAME;
+END
+$$;
+CREATE TRIGGER prompt_versions_append_only BEFORE UPDATE OR DELETE ON prompt_versions
+    FOR EACH ROW EXECUTE FUNCTION pilothouse_append_only();
+CREATE TRIGGER prompt_events_append_only BEFORE UPDATE OR DELETE ON prompt_events
+    FOR EACH ROW EXECUTE FUNCTION pilothouse_append_only();
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_initial", M001_INITIAL),
     ("002_traffic_columns", M002_TRAFFIC_COLUMNS),
+    ("003_prompts", M003_PROMPTS),
+    ("004_evals", PG_004_EVALS),  # store/eval_schema.py
 ]
 
 

@@ -26,6 +26,8 @@ from pilothouse.core.ports import SpendGrouping, SpendRow, SpendScope
 from pilothouse.core.records import KeyRecord, SpanRecord, TraceRecord
 from pilothouse.store.base import TRACE_FILTERS, to_nanos, trace_document
 from pilothouse.store.pg_migrations import migrate
+from pilothouse.store.pg_prompts import PostgresPromptRepository
+from pilothouse.store.postgres_evals import PostgresEvals
 from pilothouse.store.spend import spend_report_sql, spend_since_sql
 
 Conn = AsyncConnection[DictRow]
@@ -120,7 +122,7 @@ async def _configure(conn: Conn) -> None:
     await conn.execute("SET TIME ZONE 'UTC'")
 
 
-class PostgresStore:
+class PostgresStore(PostgresEvals, PostgresPromptRepository):
     """Implements the ``KeyStore``, ``TraceStore`` and ``SpendStore`` ports over one PostgreSQL database."""
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:

@@ -17,6 +17,8 @@ from pilothouse.store.base import NANO, TRACE_FILTERS, trace_document
 from pilothouse.store.database import ThreadedConnection
 from pilothouse.store.migrations import migrate
 from pilothouse.store.spend import spend_report_sql, spend_since_sql
+from pilothouse.store.sqlite_evals import SQLiteEvals
+from pilothouse.store.sqlite_prompts import SQLitePromptRepository
 
 
 def _now() -> str:
@@ -74,7 +76,7 @@ def _trace_row(r: TraceRecord) -> tuple[Any, ...]:
     )
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteEvals, SQLitePromptRepository):
     """Implements the ``KeyStore`` and ``TraceStore`` ports over one SQLite file."""
 
     def __init__(self, path: str) -> None:

@@ -130,4 +130,7 @@ _DEFAULTS: dict[str, Any] = {
     "attempts": 0,
     "cache": None,
     "cost_saved_usd": Decimal(0),
+    "prompt": None,
+    "prompt_version": None,
+    "prompt_label": None,
 }

@@ -184,7 +184,7 @@ def test_version(tmp_path: Path) -> None:
 @pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="needs the 'local' extra")
 def test_demo_serves_the_local_model_and_leaves_traces(tmp_path: Path) -> None:
     port = free_port()
-    result = run("demo", "--once", "--port", str(port), cwd=tmp_path)
+    result = run("demo", "--once", "--no-evals", "--port", str(port), cwd=tmp_path)  # evals: test_demo_evals
     assert f"http://127.0.0.1:{port}/v1" in result.stdout
     assert "Demo key (shown once)" in result.stdout
     assert "from openai import OpenAI" in result.stdout
