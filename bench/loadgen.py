@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import sys
 import time
 from collections import Counter
@@ -78,6 +79,7 @@ class LoadGen:
         self.r = Results()
         self.window_start = 0.0
         self.window_end = 0.0
+        self.run_tag = os.urandom(6).hex()  # --vary prompts stay unique across runs too (no cache hits)
 
     def _error(self, kind: str, detail: str) -> None:
         self.r.errors[kind] += 1
@@ -89,7 +91,7 @@ class LoadGen:
         started = time.perf_counter()
         first: float | None = None
         self.r.sent += 1
-        data = o.body.replace(b"#N#", str(self.r.sent).encode()) if o.vary else o.body
+        data = o.body.replace(b"#N#", f"{self.run_tag}-{self.r.sent}".encode()) if o.vary else o.body
         try:
             async with session.post(o.url, data=data, headers=o.headers) as resp:
                 if o.expect_header and o.expect_header not in resp.headers:

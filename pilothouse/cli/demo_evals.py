@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from rich import box
 from rich.table import Table
 
 from pilothouse.bootstrap import Runtime, build_prompt_registry
@@ -30,9 +31,10 @@ from pilothouse.evals.cache import model_fingerprints
 from pilothouse.evals.compare_runs import Side, comparison_report
 from pilothouse.evals.progress import RichProgress
 from pilothouse.evals.report import Report, write_report
-from pilothouse.evals.report_types import fmt, fmt_ci, fmt_p, marker, slice_name
+from pilothouse.evals.report_types import fmt, fmt_ci, fmt_p, slice_name
 from pilothouse.evals.runner import RunOptions
 from pilothouse.evals.session import GatewayAccess, RunReport, run_suite
+from pilothouse.evals.stats import Comparison, Verdict
 from pilothouse.evals.suite import parse_suite
 from pilothouse.prompts import PromptRegistry
 from pilothouse.prompts.files import load_dir
@@ -62,30 +64,50 @@ async def _stored_version(registry: PromptRegistry, folder: Path, why: str) -> i
     return (await registry.push(spec, who="demo", why=why)).version.version
 
 
+# Short verdicts so the table fits an 80-100 column terminal (the reports spell them out).
+_SHORT = {
+    Verdict.REGRESSION: "▼ regression",
+    Verdict.IMPROVEMENT: "▲ better",
+    Verdict.WITHIN_TOLERANCE: "≈ within tol.",
+    Verdict.NO_CHANGE: "n.s.",
+    Verdict.UNTESTED: "too few",
+}
+
+
+def _n(cmp: Comparison) -> str:
+    sizes = sorted({r.n for r in cmp.rows if r.slice_key is None})
+    return "/".join(str(n) for n in sizes)
+
+
 def _print(report: Report) -> None:
     cmp = report.comparison
-    table = Table(
-        "scorer", "slice", "n", "baseline", "candidate", "change [95% CI]",
-        f"p adj. ({cmp.options.correction})", "verdict", title=f"{cmp.baseline}  ->  {cmp.candidate}",
-    )  # fmt: skip
-    # All-cases rows, then only the slices whose change is significant: 80 slice rows would drown it.
+    console.print(f"[bold]baseline[/]  {cmp.baseline}\n[bold]candidate[/] {cmp.candidate}", highlight=False)
+    # Sized for an 80-column terminal: n shows on slice rows only (all-cases rows use every case).
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, caption=f"all-cases rows: n = {_n(cmp)}")
+    table.add_column("scorer", no_wrap=True)
+    for name in ("v1 → v2", "change [95% CI]", "p adj."):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    # All-cases rows, each followed by its significant slices only: 80 slice rows would drown it.
     shown = [r for r in cmp.rows if r.slice_key is None or r.significant]
     for row in shown:
-        style = {"regression": "red", "improvement": "green"}.get(row.verdict.value)
         table.add_row(
-            row.scorer,
-            slice_name(row),
-            str(row.n),
-            fmt(row.baseline.mean),
-            fmt(row.candidate.mean),
+            row.scorer if row.slice_key is None else f"  {slice_name(row)} ({row.n})",
+            f"{fmt(row.baseline.mean)}→{fmt(row.candidate.mean)}",
             f"{fmt(row.diff.mean, True)} {fmt_ci(row.diff.low, row.diff.high, True)}",
             fmt_p(row.p_adjusted),
-            marker(row.verdict),
-            style=style,
+            _SHORT[row.verdict],
+            style={"regression": "red", "improvement": "green"}.get(row.verdict.value),
         )
     console.print(table)
     hidden = sum(1 for r in cmp.rows if r.slice_key is not None) - sum(1 for r in shown if r.slice_key)
-    console.print(f"[dim]{hidden} slice rows without a significant change are in the reports.[/]")
+    console.print(
+        f"[dim]p adj.: {cmp.options.correction}-corrected; n.s.: no significant change. {hidden} slice rows"
+        " without a significant change are in the reports.[/]"
+    )
+    for check in report.checks:
+        if not check.passed:
+            console.print(f"[red]threshold[/] {check.scorer}: {fmt(check.value)} < {check.threshold}")
 
 
 async def run_demo_evals(runtime: Runtime, base_url: str, key: str, reports: Path) -> RunReport | None:
@@ -141,6 +163,12 @@ async def _run(runtime: Runtime, base_url: str, key: str, reports: Path, folder:
     report = comparison_report(Side(result.run, base, theirs), Side(result.run, gate.target, mine))
     _print(report)
     written = [write_report(report, reports / f"{PROMPT}{suffix}") for suffix in (".html", ".md")]
-    verdict = "[green]passed[/]" if gate.passed else "[red]failed[/] (production stays on v1)"
-    console.print(f"Gate {verdict}. Reports: {', '.join(str(p) for p in written)}", highlight=False)
+    console.print(f"Reports: {', '.join(str(p) for p in written)}", highlight=False)
+    if gate.passed:
+        console.print(
+            f"[green]Gate passed.[/] Release it: pilothouse prompts promote {PROMPT} {v2}",
+            highlight=False,
+        )
+    else:
+        console.print(f"[red]Gate failed:[/] production stays on v{v1}.", highlight=False)
     return result

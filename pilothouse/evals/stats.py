@@ -23,7 +23,8 @@ Method (defaults in ``CompareOptions``)
 - Repeats are averaged per case first: the case is the unit of resampling, so N repeats of 50 cases
   are 50 observations, not 50 N. The spread of the repeats (within-case variance) is reported apart
   (``Noise``, ``ComparisonRow.noise_se``): it is the run-to-run noise a re-run would show.
-- Mean per side with a 95% interval: Wilson for pass/fail without repeats, t on case means otherwise.
+- Mean per side with a 95% interval: Wilson for pass/fail without repeats, t on case means otherwise
+  (clipped to the range of the case means, so bounded scores keep bounded intervals).
 - Paired difference (candidate - baseline) with a percentile paired-bootstrap interval (cases
   resampled, 2,000 resamples, seeded: the same inputs always give the same report).
 - p-value: exact McNemar for pass/fail without repeats; otherwise a paired sign-flip randomization
@@ -136,6 +137,9 @@ def _side_estimate(values: np.ndarray, binary_single: bool, confidence: float) -
         lo, hi = wilson_interval(int(values.sum()), values.size, confidence)
     else:
         lo, hi = t_interval(values, confidence)
+        # Kept within the range of the case means: a mean cannot leave it, and it keeps bounded
+        # scores (rates, similarities in [0, 1]) from showing intervals such as [0.94, 1.01].
+        lo, hi = max(lo, float(values.min())), min(hi, float(values.max()))
     return Estimate(mean, lo, hi)
 
 

@@ -200,3 +200,12 @@ def test_results_are_reproducible_and_only_shared_cases_count() -> None:
     assert first.only_baseline == 1 and first.only_candidate == 1
     assert first.rows[0].n == 3
     assert math.isclose(first.rows[0].diff.mean, (0.1 + 0.2 - 0.2) / 3)
+
+
+def test_side_intervals_stay_within_the_range_of_bounded_scores() -> None:
+    values = [1.0] * 58 + [0.5, 0.5, 0.0]  # a share-style scorer: mostly 1, a few partial
+    b = RunScores("b", {"s": {f"c{i}": [v] for i, v in enumerate(values)}})
+    c = RunScores("c", {"s": {f"c{i}": [v] for i, v in enumerate(values)}})
+    row = compare(b, c).rows[0]
+    assert row.test == "sign-flip" and row.baseline.high == 1.0
+    assert 0.0 <= row.baseline.low < row.baseline.mean
