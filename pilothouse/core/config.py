@@ -213,18 +213,22 @@ def parse_config(data: Any, *, source: str = "pilothouse.yaml") -> Config:
         raise ConfigError(msg + more, path=path, source=source) from None
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate a config file; any problem raises ConfigError naming the file and key."""
-    path = Path(path)
+def read_yaml(path: Path) -> Any:
+    """A YAML file's data; an unreadable file or bad YAML raises ConfigError naming file and line."""
     try:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", source=str(path)) from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{where}invalid YAML: {problem}", source=str(path)) from None
-    return parse_config(data, source=str(path))
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a config file; any problem raises ConfigError naming the file and key."""
+    path = Path(path)
+    return parse_config(read_yaml(path), source=str(path))

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pilothouse.core.config import read_yaml
 from pilothouse.core.errors import ConfigError
 from pilothouse.evals.dataset import Case, load_dataset
 from pilothouse.evals.scorers import ScorerDef, resolve_scorer
@@ -189,15 +189,4 @@ def parse_suite(data: Any, *, path: Path) -> Suite:
 def load_suite(path: str | Path) -> Suite:
     """Read and validate a suite file and its dataset; any problem raises ConfigError naming where."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", source=str(path)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}invalid YAML: {problem}", source=str(path)) from None
-    return parse_suite(data, path=path)
+    return parse_suite(read_yaml(path), path=path)
