@@ -140,6 +140,12 @@ class HTTPClient:
                 f"{self.provider}: upstream sent invalid JSON", provider=self.provider, upstream_status=200
             ) from None
 
+    async def model_ids(self, path: str) -> list[str]:
+        """The ids of an OpenAI-style model list (``{"data": [{"id": ...}]}``), as both APIs answer."""
+        data = await self.json("GET", path, timeout=10.0)
+        items = data.get("data") if isinstance(data, dict) else None
+        return [str(m["id"]) for m in items or [] if isinstance(m, dict) and "id" in m]
+
     @classmethod
     def for_provider(
         cls, provider: str, options: HTTPProviderOptions, *, base_url: str, headers: dict[str, str]
@@ -157,3 +163,23 @@ class HTTPClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+class HTTPProvider:
+    """What every HTTP provider does the same way: health is "the model list answers", and closing
+    releases the pooled session."""
+
+    _http: HTTPClient
+
+    async def list_models(self) -> list[str]:
+        raise NotImplementedError
+
+    async def health(self) -> bool:
+        try:
+            await self.list_models()
+        except Exception:
+            return False
+        return True
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

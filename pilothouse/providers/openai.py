@@ -13,8 +13,8 @@ from pydantic import Field
 
 from pilothouse.core.config import Secret
 from pilothouse.core.errors import ProviderBadResponse
-from pilothouse.core.types import JSON, ChatCall, ChatResult, ChunkStream, EmbedCall, EmbedResult, Usage
-from pilothouse.providers.http import HTTPClient, HTTPProviderOptions
+from pilothouse.core.types import ChatCall, ChatResult, ChunkStream, EmbedCall, EmbedResult, Usage
+from pilothouse.providers.http import HTTPClient, HTTPProvider, HTTPProviderOptions
 from pilothouse.providers.sse import sse_events
 
 
@@ -26,7 +26,7 @@ class OpenAIOptions(HTTPProviderOptions):
     azure: bool = Field(False, description="send the key as 'api-key' (Azure) instead of a bearer token")
 
 
-class OpenAIProvider:
+class OpenAIProvider(HTTPProvider):
     Options = OpenAIOptions
 
     def __init__(self, name: str, options: OpenAIOptions) -> None:
@@ -108,15 +108,4 @@ class OpenAIProvider:
         return EmbedResult(vectors=vectors, usage=Usage.from_openai(data.get("usage")))
 
     async def list_models(self) -> list[str]:
-        data: JSON = await self._http.json("GET", self._models_path, timeout=10.0)
-        return [str(m["id"]) for m in data.get("data", []) if isinstance(m, dict) and "id" in m]
-
-    async def health(self) -> bool:
-        try:
-            await self.list_models()
-        except Exception:
-            return False
-        return True
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+        return await self._http.model_ids(self._models_path)

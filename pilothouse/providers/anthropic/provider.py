@@ -15,7 +15,7 @@ from pilothouse.providers.anthropic.convert import (
     to_messages_request,
 )
 from pilothouse.providers.anthropic.stream import StreamTranslator
-from pilothouse.providers.http import HTTPClient, HTTPProviderOptions
+from pilothouse.providers.http import HTTPClient, HTTPProvider, HTTPProviderOptions
 from pilothouse.providers.sse import sse_events
 
 
@@ -30,7 +30,7 @@ class AnthropicOptions(HTTPProviderOptions):
     )
 
 
-class AnthropicProvider:
+class AnthropicProvider(HTTPProvider):
     Options = AnthropicOptions
 
     def __init__(self, name: str, options: AnthropicOptions) -> None:
@@ -90,16 +90,4 @@ class AnthropicProvider:
         )
 
     async def list_models(self) -> list[str]:
-        data = await self._http.json("GET", "/v1/models?limit=1000", timeout=10.0)
-        items = data.get("data") if isinstance(data, dict) else None
-        return [str(m["id"]) for m in items or [] if isinstance(m, dict) and "id" in m]
-
-    async def health(self) -> bool:
-        try:
-            await self.list_models()
-        except Exception:
-            return False
-        return True
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+        return await self._http.model_ids("/v1/models?limit=1000")
