@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -161,12 +162,13 @@ class LoadGen:
         }
 
 
-def chat_body(model: str, stream: bool, vary: bool = False) -> bytes:
+def chat_body(model: str, stream: bool, vary: bool = False, prompt: str | None = None) -> bytes:
+    text = prompt if prompt is not None else "Say hello to the benchmark."
     body: dict[str, Any] = {
         "model": model,
         "messages": [
             {"role": "system", "content": "You are a terse assistant."},
-            {"role": "user", "content": "Say hello to the benchmark." + (" Request #N#." if vary else "")},
+            {"role": "user", "content": text + (" Request #N#." if vary else "")},
         ],
         "max_tokens": 32,
     }
@@ -198,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--expect-header", default=None, help="count answers missing this header")
     p.add_argument("--timeout", type=float, default=30.0, help="per-request timeout, seconds")
     p.add_argument("--vary", action="store_true", help="a unique, cacheable prompt per request")
+    p.add_argument("--prompt-file", type=Path, default=None, help="the user message (default: a short one)")
     a = p.parse_args(argv)
     host = a.url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
     if not (host.startswith("127.") or host in ("localhost", "[::1]")):
@@ -212,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         warmup=a.warmup,
         max_requests=a.max_requests,
         stream=a.stream,
-        body=chat_body(a.model, a.stream, a.vary),
+        body=chat_body(a.model, a.stream, a.vary, a.prompt_file.read_text() if a.prompt_file else None),
         headers=headers,
         expect_header=a.expect_header,
         timeout=a.timeout,

@@ -19,6 +19,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +69,12 @@ providers:
     return path
 
 
-def load(url: str, model: str, concurrency: int, args: argparse.Namespace, pin: Pinning) -> dict[str, Any]:
+def load(
+    url: str, model: str, concurrency: int, args: argparse.Namespace, pin: Pinning, extra: Sequence[str] = ()
+) -> dict[str, Any]:
     argv = [
         *pin.prefix("load"), sys.executable, str(BENCH / "loadgen.py"), "--url", url, "--model", model,
-        "-c", str(concurrency), "-d", str(args.duration), "--warmup", "1", "--key", KEY, "--vary",
+        "-c", str(concurrency), "-d", str(args.duration), "--warmup", "1", "--key", KEY, "--vary", *extra,
     ]  # fmt: skip
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=args.duration + 120, check=True)
     result: dict[str, Any] = orjson.loads(proc.stdout.strip().splitlines()[-1])
@@ -81,14 +84,20 @@ def load(url: str, model: str, concurrency: int, args: argparse.Namespace, pin: 
 
 
 def measure(
-    name: str, url: str, model: str, service: Service | None, args: argparse.Namespace, pin: Pinning
+    name: str,
+    url: str,
+    model: str,
+    service: Service | None,
+    args: argparse.Namespace,
+    pin: Pinning,
+    extra: Sequence[str] = (),
 ) -> dict[int, dict[str, float]]:
     out: dict[int, dict[str, float]] = {}
     for concurrency in args.concurrency:
         runs = []
         for _ in range(args.repeats):
             before = cpu_seconds(service.pid) if service else 0.0
-            result = load(url, model, concurrency, args, pin)
+            result = load(url, model, concurrency, args, pin, extra)
             cpu = (cpu_seconds(service.pid) - before) / result["sent"] * 1e6 if service else 0.0
             runs.append((result["rps"], result["latency_ms"]["p50"], result["latency_ms"]["p99"], cpu))
         out[concurrency] = {

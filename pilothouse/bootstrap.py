@@ -11,6 +11,7 @@ from redis.backoff import NoBackoff
 
 from pilothouse.cache import ResponseCache, build_response_cache
 from pilothouse.core.config import Config
+from pilothouse.core.errors import ConfigError
 from pilothouse.core.ports import DeploymentGate, Provider
 from pilothouse.core.traffic import RedisConfig
 from pilothouse.gateway.app import GatewayApp
@@ -19,8 +20,12 @@ from pilothouse.gateway.idempotency import Idempotency, MemoryIdempotencyStore, 
 from pilothouse.gateway.pipeline import Stage
 from pilothouse.gateway.stages import AccessControl, Accounting
 from pilothouse.gateway.stages_cache import ResponseCaching, RouterEmbedder
+from pilothouse.gateway.stages_guard import InputGuards
+from pilothouse.gateway.stages_guard_output import OutputGuards
 from pilothouse.gateway.stages_limits import Admission
 from pilothouse.gateway.stages_prompts import PromptResolution
+from pilothouse.guard.policy import GuardBook
+from pilothouse.guard.storage import PayloadRedactor
 from pilothouse.keys import KeyAuthenticator, KeyService
 from pilothouse.limits import Limits, build_limits
 from pilothouse.prompts import PromptRegistry, PromptResolver
@@ -52,6 +57,7 @@ class Runtime:
     limits: Limits | None = None
     prompts: PromptResolver | None = None  # prompt references, resolved from memory
     registry: PromptRegistry | None = None  # prompt changes made in this process (admin API, tools)
+    guard: GuardBook | None = None  # compiled guard policies and the kill switch
 
     async def start(self) -> None:
         await self.store.connect()  # a PostgreSQL pool belongs to the loop that serves
@@ -144,6 +150,10 @@ def build_runtime(config: Config) -> Runtime:
         config, redis=redis, embedder_for=lambda model: RouterEmbedder(router, model)
     )
     prompts = PromptResolver(store)
+    try:
+        guard = GuardBook(config.guard)
+    except ValueError as exc:  # a policy that does not compile (a bad regex, an unknown entity)
+        raise ConfigError(str(exc), path="guard.policies") from None
     return Runtime(
         config,
         store,
@@ -157,6 +167,7 @@ def build_runtime(config: Config) -> Runtime:
         limits=limits,
         prompts=prompts,
         registry=build_prompt_registry(store, prompts),
+        guard=guard,
     )
 
 
@@ -179,6 +190,7 @@ def create_app(runtime: Runtime) -> GatewayApp:
         max_body_bytes=config.server.max_body_bytes,
         drain_seconds=config.server.drain_seconds,
         prompts=runtime.prompts,
+        redact_payloads=PayloadRedactor(),
     )
     idempotency_store = (
         RedisIdempotencyStore(runtime.redis, config.redis.key_prefix)
@@ -190,17 +202,24 @@ def create_app(runtime: Runtime) -> GatewayApp:
     # so limits, cache and accounting see the rendered request; but after idempotency, which must bind
     # a key to what the client sent: a retry replays its first answer even if a label moved meanwhile.
     stages: list[Stage] = [AccessControl(), Idempotency(idempotency_store), PromptResolution()]
+    book = runtime.guard or GuardBook(config.guard)
+    # Before admission: a blocked request is neither counted nor billed, and a redacted one is what
+    # the cache keys on and the provider sees. Always there: the kill switch can be flipped at run time.
+    stages.append(InputGuards(book, runtime.router))
     if runtime.limits is not None and runtime.limits.control is not None:
         stages.append(Admission(runtime.limits.control))  # outside Accounting: settles with its cost
     if runtime.cache is not None:
         # Outside Accounting: a hit costs nothing; a miss is stored with the cost Accounting put on the trace.
         stages.append(ResponseCaching(runtime.cache))
+    # Inside the cache (cached answers were judged once), outside accounting (a repair retry is priced).
+    # Always there: a key may carry a tool allow-list whatever the policies say.
+    stages.append(OutputGuards(book))
     stages.append(Accounting({m.name: m for m in config.models}))
     return GatewayApp(
         deps,
         stages=stages,
         fallback=create_admin_app(
-            authenticator=runtime.authenticator, keys=runtime.keys, traces=runtime.store
+            authenticator=runtime.authenticator, keys=runtime.keys, traces=runtime.store, guard=book
         ),
         on_startup=[runtime.start],
         on_shutdown=[runtime.stop],

@@ -155,8 +155,10 @@ class StoreContract:
             scopes=["chat"],
             models=["m"],
             expires_at=None,
+            tools=["search", "lookup_order"],
         )
         assert a.team_id == b.team_id
+        assert a.tools is None and b.tools == ["search", "lookup_order"]
         assert b.team_name == "t"
         assert b.models == ["m"]
         assert (await store.find_by_hash("h1")) == a

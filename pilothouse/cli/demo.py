@@ -13,6 +13,7 @@ import typer
 from pilothouse.bootstrap import Runtime
 from pilothouse.cli.common import console
 from pilothouse.cli.demo_evals import run_demo_evals
+from pilothouse.cli.demo_guard import GUARDED_ROUTE, send_guard_samples, with_demo_guard
 from pilothouse.cli.serve import build_server
 from pilothouse.core.config import default_config
 
@@ -84,6 +85,12 @@ Try it with the openai client:
     r = client.chat.completions.create(model="smollm2", messages=[{{"role": "user", "content": "Hi!"}}])
     print(r.choices[0].message.content)
 
+The route "{GUARDED_ROUTE}" runs guardrails: PII is replaced by placeholders before the model sees
+it (and put back in the answer), prompt injection gets HTTP 400, traces keep redacted copies.
+Check text yourself:
+
+    .venv/bin/pilothouse guard check "mail me at jo@example.com, key sk-proj-abc123def456ghi789jkl012"
+
 And the CLI (same storage, .pilothouse/pilothouse.db):
 
     .venv/bin/pilothouse traces list
@@ -110,7 +117,7 @@ def demo(
     ] = True,
 ) -> None:
     """Start the gateway with the local model, create a demo key, send sample traffic, keep serving."""
-    config = default_config()
+    config = with_demo_guard(default_config())
     config = config.model_copy(update={"server": config.server.model_copy(update={"port": port})})
     server, runtime = build_server(config)
     base = f"http://{config.server.host}:{port}"
@@ -124,7 +131,7 @@ def demo(
             await asyncio.sleep(0.05)
         key, admin = await _demo_keys(runtime)
         console.print("Loading the local model and sending sample requests...")
-        samples = await _send_samples(base, key)
+        samples = await _send_samples(base, key) + await send_guard_samples(base, key)
         _print_next_steps(base, key, admin, samples)
         if evals:
             await run_demo_evals(runtime, base, key, Path(".pilothouse") / "reports")

@@ -28,6 +28,10 @@ def create(
     model: Annotated[
         list[str] | None, typer.Option("--model", help="repeatable; limit the key to these models")
     ] = None,
+    tool: Annotated[
+        list[str] | None,
+        typer.Option("--tool", help="repeatable; tool calls outside these never reach the client"),
+    ] = None,
     expires_in_days: Annotated[
         float | None, typer.Option(help="the key stops working after this many days")
     ] = None,
@@ -42,6 +46,7 @@ def create(
             scopes=scope or ["chat", "embeddings", "models"],
             models=model,
             expires_at=_expiry(expires_in_days),
+            tools=tool,
         ),
     )
     console.print(f"Created key [bold]{record.name}[/] ({record.key_id}).")
@@ -58,7 +63,9 @@ def list_keys(
     records = run_with_store(
         resolve_config(config), lambda store: KeyService(store).list(include_revoked=all_)
     )
-    table = Table("id", "name", "prefix", "team", "scopes", "models", "created", "expires", "revoked")
+    table = Table(
+        "id", "name", "prefix", "team", "scopes", "models", "tools", "created", "expires", "revoked"
+    )
     for r in records:
         table.add_row(
             r.key_id,
@@ -67,6 +74,7 @@ def list_keys(
             r.team_name or "",
             ",".join(r.scopes),
             ",".join(r.models) if r.models is not None else "all",
+            ",".join(r.tools) if r.tools is not None else "all",
             r.created_at.strftime("%Y-%m-%d %H:%M"),
             r.expires_at.strftime("%Y-%m-%d %H:%M") if r.expires_at else "",
             r.revoked_at.strftime("%Y-%m-%d %H:%M") if r.revoked_at else "",

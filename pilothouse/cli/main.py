@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from pilothouse import __version__
-from pilothouse.cli import keys, prompts, traces
+from pilothouse.cli import guard, keys, prompts, traces
 from pilothouse.cli.demo import demo
 from pilothouse.cli.drill import drill
 from pilothouse.cli.eval import app as eval_app
@@ -32,6 +32,7 @@ app.add_typer(traces.app, name="traces")
 app.add_typer(eval_app, name="eval")
 app.add_typer(review_app, name="review")
 app.add_typer(prompts.app, name="prompts")
+app.add_typer(guard.app, name="guard")
 
 
 @app.command()

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from pilothouse.core.errors import ConfigError
+from pilothouse.core.guarding import GuardSettings
 from pilothouse.core.traffic import (
     BreakerConfig,
     BudgetConfig,
@@ -67,7 +68,7 @@ class ServerConfig(Strict):
 class StorageConfig(Strict):
     url: str = "sqlite:///.pilothouse/pilothouse.db"
     store_payloads: Literal["full", "redacted", "none"] = Field(
-        "full", description="what of messages and outputs traces keep"
+        "redacted", description="what traces keep of messages and outputs; redacted: PII and secrets replaced"
     )
 
 
@@ -111,6 +112,7 @@ class KeyConfig(Strict):
     team: str | None = None
     scopes: list[str] = Field(default_factory=lambda: ["chat", "embeddings", "models"])
     models: list[str] | None = None
+    tools: list[str] | None = Field(None, description="tool calls outside these never reach the client")
     expires_at: datetime | None = None
 
 
@@ -127,6 +129,7 @@ class Config(Strict):
     budgets: list[BudgetConfig] = Field(default_factory=list)
     circuit_breaker: BreakerConfig = BreakerConfig()
     redis: RedisConfig | None = None
+    guard: GuardSettings = GuardSettings()
 
     @model_validator(mode="after")
     def _check_references(self) -> Config:
@@ -162,7 +165,29 @@ class Config(Strict):
         for i, budget in enumerate(self.budgets):
             if budget.scope == "route" and budget.name not in seen:
                 raise ValueError(f"budgets[{i}].name: unknown route or model {budget.name!r}")
+        self._check_guard_references(seen)
         return self
+
+    def _check_guard_references(self, routes: set[str]) -> None:
+        guard = self.guard
+        known = ", ".join(sorted(guard.policies)) or "none"
+        refs = [(f"guard.routes.{r}", p) for r, p in guard.routes.items()]
+        refs += [(f"guard.teams.{t}", p) for t, p in guard.teams.items()]
+        refs += [("guard.default", guard.default)] if guard.default else []
+        for path, name in refs:
+            if name not in guard.policies:
+                raise ValueError(f"{path}: unknown policy {name!r} (known: {known})")
+        for route in guard.routes:
+            if route not in routes:
+                raise ValueError(f"guard.routes.{route}: unknown route or model {route!r}")
+        for i, route in enumerate(guard.kill.routes):
+            if route not in routes:
+                raise ValueError(f"guard.kill.routes[{i}]: unknown route or model {route!r}")
+        for name, compiled in guard.policies.items():
+            if compiled.safe_route is not None and compiled.safe_route not in routes:
+                raise ValueError(
+                    f"guard.policies.{name}.safe_route: unknown route or model {compiled.safe_route!r}"
+                )
 
     def route(self, name: str) -> RouteConfig | None:
         return next((r for r in self.routes if r.name == name), None)

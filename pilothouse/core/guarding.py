@@ -26,9 +26,11 @@ content, ``output``), plus what traces may store, tool governance and agent-sess
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pilothouse.core.json_schema import JSONSchema
 
 Action = Literal["block", "redact", "flag", "escalate"]
 PayloadPolicy = Literal["full", "redacted", "none"]
@@ -95,7 +97,7 @@ class JSONSchemaGuardConfig(GuardBase):
     schema or ``schema`` here; one repair retry feeds the validation error back to the model."""
 
     guard: Literal["json_schema"]
-    json_schema: dict[str, Any] | None = Field(None, alias="schema")
+    json_schema: JSONSchema | None = Field(None, alias="schema")
     repair: bool = True
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -127,7 +129,7 @@ GuardConfig = Annotated[
 class ToolPolicyConfig(Strict):
     allow: list[str] | None = Field(None, description="tool names callable on this policy; None: any")
     require_approval: list[str] = Field(default_factory=list, description="held, never returned as calls")
-    schemas: dict[str, dict[str, Any]] = Field(
+    schemas: dict[str, JSONSchema] = Field(
         default_factory=dict, description="tool name -> JSON Schema of its arguments (else the request's)"
     )
     validate_arguments: bool = True
@@ -146,16 +148,37 @@ class AgentLimitsConfig(Strict):
     idle_seconds: float = Field(3600.0, gt=0, description="a session forgotten after this long")
 
 
+OUTPUT_ONLY = ("json_schema", "refusal", "citations")
+REDACTING = ("pii", "secrets")
+
+
 class PolicyConfig(Strict):
     input: list[GuardConfig] = Field(default_factory=list)
     context: list[GuardConfig] = Field(
         default_factory=list, description="applied to tool results and retrieved content"
     )
     output: list[GuardConfig] = Field(default_factory=list)
-    storage: PayloadPolicy | None = Field(None, description="what traces keep; default: storage.store_payloads")
+    storage: PayloadPolicy | None = Field(
+        None, description="what traces keep; default: storage.store_payloads"
+    )
     safe_route: str | None = Field(None, description="where the escalate action sends a request")
     tools: ToolPolicyConfig | None = None
     agent: AgentLimitsConfig | None = None
+
+    @model_validator(mode="after")
+    def _check_guards(self) -> PolicyConfig:
+        for direction in ("input", "context", "output"):
+            for i, guard in enumerate(getattr(self, direction)):
+                where = f"{direction}[{i}]"
+                if guard.guard in OUTPUT_ONLY and direction != "output":
+                    raise ValueError(f"{where}: the {guard.guard} guard checks answers: put it under output")
+                if guard.action == "redact" and guard.guard not in REDACTING:
+                    raise ValueError(f"{where}: only pii and secrets guards can redact")
+                if guard.action == "escalate" and self.safe_route is None:
+                    raise ValueError(f"{where}: escalate needs the policy's safe_route")
+                if guard.action == "escalate" and direction == "output":
+                    raise ValueError(f"{where}: escalate reroutes a request before it is sent: not on output")
+        return self
 
 
 class KillSwitchConfig(Strict):

@@ -73,6 +73,7 @@ class KeyStore(Protocol):
         scopes: Sequence[str],
         models: Sequence[str] | None,
         expires_at: datetime | None,
+        tools: Sequence[str] | None = None,
     ) -> KeyRecord: ...
 
     async def list_keys(self, *, include_revoked: bool = False) -> list[KeyRecord]: ...

@@ -85,6 +85,7 @@ class KeyRecord(BaseModel):
     team_name: str | None = None
     scopes: list[str] = Field(default_factory=list)
     models: list[str] | None = None
+    tools: list[str] | None = Field(None, description="tools the key may have called; None: any")
     created_at: datetime
     expires_at: datetime | None = None
     revoked_at: datetime | None = None

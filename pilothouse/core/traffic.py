@@ -4,9 +4,11 @@ and the shared Redis state. Parsed strictly like the rest of ``pilothouse.yaml``
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from pilothouse.core.json_schema import JSONSchema
 
 # Error classes a route may fall back on (routing maps provider errors onto them).
 ErrorClass = Literal[
@@ -47,7 +49,7 @@ class CascadeConfig(Strict):
     """When the cheaper tier's answer is not acceptable, escalate to the next tier."""
 
     json_valid: bool = False
-    json_schema: dict[str, Any] | None = None
+    json_schema: JSONSchema | None = None
     regex: str | None = None
     non_empty: bool = True
     not_truncated: bool = True

@@ -134,7 +134,13 @@ class GatewayApp:
             self.inflight -= 1
             if not self.inflight:
                 self._idle.set()
-            deps.traces.submit(trace.finish(store_payloads=deps.store_payloads, config_hash=deps.config_hash))
+            deps.traces.submit(
+                trace.finish(
+                    store_payloads=deps.store_payloads,
+                    config_hash=deps.config_hash,
+                    redact=deps.redact_payloads,
+                )
+            )
 
     async def _metrics(self, send: Send, metrics: Metrics) -> None:
         body = metrics.render().encode()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from pilothouse.core.ports import TraceSink
 from pilothouse.keys import KeyAuthenticator
@@ -23,3 +25,5 @@ class GatewayDeps:
     drain_seconds: float = 30.0
     metrics: Metrics | None = None
     prompts: PromptResolver | None = None  # resolves prompt references from memory
+    # The ``redacted`` storage rule: (messages, output) -> what a trace keeps of them.
+    redact_payloads: Callable[[Any, Any], tuple[Any, Any]] | None = None

@@ -30,6 +30,7 @@ class Principal:
     models: frozenset[str] | None  # None: every model
     expires_at: float | None  # unix seconds
     revoked: bool
+    tools: frozenset[str] | None = None  # None: any tool
 
     @property
     def is_admin(self) -> bool:
@@ -54,6 +55,7 @@ class Principal:
             models=frozenset(record.models) if record.models is not None else None,
             expires_at=record.expires_at.timestamp() if record.expires_at else None,
             revoked=record.revoked_at is not None,
+            tools=frozenset(record.tools) if record.tools is not None else None,
         )
 
 

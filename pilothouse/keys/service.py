@@ -29,6 +29,7 @@ class KeyService:
         models: Sequence[str] | None = None,
         expires_at: datetime | None = None,
         secret: str | None = None,
+        tools: Sequence[str] | None = None,
     ) -> tuple[str, KeyRecord]:
         """Returns the secret (the only time it exists outside the caller) and the stored record."""
         secret = secret or generate_secret()
@@ -40,6 +41,7 @@ class KeyService:
             scopes=list(scopes),
             models=list(models) if models is not None else None,
             expires_at=expires_at,
+            tools=list(tools) if tools is not None else None,
         )
         if self._auth is not None:
             self._auth.forget(record.key_hash)  # a cached "unknown key" must not outlive its creation
@@ -70,6 +72,7 @@ class KeyService:
                 models=spec.models,
                 expires_at=spec.expires_at,
                 secret=secret,
+                tools=spec.tools,
             )
         except Exception:
             # Replicas sharing one store start together: another may have stored it just now.

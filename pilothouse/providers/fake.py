@@ -5,6 +5,9 @@ for outage drills. It never stands in for the component under test.
       flaky:
         type: fake
         reply: "Hello!"          # or echo: true to answer with the last user message
+        replies: ["a", "b"]      # one per call in order, the last one repeating (repair retries)
+        tool_calls: [{name: search, arguments: '{"q": "x"}'}]   # answer with these calls
+        chunk_chars: 3           # stream in pieces of this many characters (default: by word)
         latency_ms: 50           # before the answer (or the first chunk)
         chunk_delay_ms: 5        # between stream chunks
         fault: http_503          # none | http_429 | http_500 | http_503 | timeout | connection_error
@@ -52,10 +55,19 @@ Fault = Literal[
 ]
 
 
+class FakeToolCall(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    arguments: str = "{}"
+
+
 class FakeOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     reply: str = "This is a scripted reply from the fake provider."
     echo: bool = False
+    replies: list[str] | None = Field(None, min_length=1)
+    tool_calls: list[FakeToolCall] = Field(default_factory=list)
+    chunk_chars: int | None = Field(None, ge=1)
     latency_ms: float = Field(0.0, ge=0)
     chunk_delay_ms: float = Field(0.0, ge=0)
     fault: Fault = "none"
@@ -85,7 +97,8 @@ class FakeProvider:
     # --- behaviour ----------------------------------------------------------------------------
     def _reply_for(self, body: JSON) -> str:
         messages = [m for m in body.get("messages", []) if isinstance(m, dict)]
-        script = self.options.reply
+        replies = self.options.replies
+        script = replies[min(self.calls, len(replies)) - 1] if replies else self.options.reply
         if self.options.echo:
             users = [m for m in messages if m.get("role") == "user"]
             script = content_text(users[-1].get("content")) if users else ""
@@ -139,7 +152,22 @@ class FakeProvider:
             )
         return fault in ("broken_stream", "stall_stream") and streaming
 
+    def _tool_calls(self) -> list[JSON]:
+        return [
+            {
+                "id": f"call_fake_{i}",
+                "type": "function",
+                "function": {"name": t.name, "arguments": t.arguments},
+            }
+            for i, t in enumerate(self.options.tool_calls)
+        ]
+
     def _completion(self, call: ChatCall, text: str) -> JSON:
+        message: JSON = {"role": "assistant", "content": text}
+        finish: str = self.options.finish_reason
+        if self.options.tool_calls:
+            message = {"role": "assistant", "content": text or None, "tool_calls": self._tool_calls()}
+            finish = "tool_calls"
         return {
             "id": "chatcmpl-fake-" + hashlib.sha1(f"{time.time_ns()}".encode()).hexdigest()[:12],
             "object": "chat.completion",
@@ -148,8 +176,8 @@ class FakeProvider:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": self.options.finish_reason,
+                    "message": message,
+                    "finish_reason": finish,
                 }
             ],
         }
@@ -169,7 +197,11 @@ class FakeProvider:
     async def stream(self, call: ChatCall) -> ChunkStream:
         breaks = await self._before_answer(call, streaming=True)
         text = self._reply_for(call.body)
-        pieces = re.findall(r"\s*\S+", text) or [text]
+        size = self.options.chunk_chars
+        if size:
+            pieces = [text[i : i + size] for i in range(0, len(text), size)] or [text]
+        else:
+            pieces = re.findall(r"\s*\S+", text) or [text]
         base = {
             "id": "chatcmpl-fake-stream",
             "object": "chat.completion.chunk",
@@ -188,8 +220,18 @@ class FakeProvider:
             if self.options.chunk_delay_ms:
                 await asyncio.sleep(self.options.chunk_delay_ms / 1000.0)
             yield {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+        for i, tool in enumerate(self._tool_calls()):
+            function = tool["function"]
+            head = {"index": i, "id": tool["id"], "type": "function", "function": {"name": function["name"]}}
+            yield {**base, "choices": [{"index": 0, "delta": {"tool_calls": [head]}, "finish_reason": None}]}
+            args = function["arguments"]
+            for j in range(0, len(args), 5):  # arguments arrive in pieces, as real providers send them
+                part = {"index": i, "function": {"arguments": args[j : j + 5]}}
+                delta = {"tool_calls": [part]}
+                yield {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
         usage = Usage(prompt_tokens=self._prompt_tokens(call.body), completion_tokens=_count_tokens(text))
-        finish = {"index": 0, "delta": {}, "finish_reason": self.options.finish_reason}
+        finish_reason = "tool_calls" if self.options.tool_calls else self.options.finish_reason
+        finish = {"index": 0, "delta": {}, "finish_reason": finish_reason}
         yield {**base, "choices": [finish]}
         if self.options.fault == "no_done" and self._faulty():
             await asyncio.sleep(3600)  # finished, but neither usage nor [DONE] nor a closed connection

@@ -5,11 +5,8 @@ from __future__ import annotations
 import functools
 import math
 import re
-from typing import Any
 
-import jsonschema
-import orjson
-
+from pilothouse.core.json_schema import parse_json, schema_errors
 from pilothouse.core.traffic import CascadeConfig
 from pilothouse.core.types import JSON
 
@@ -40,15 +37,13 @@ def escalation_reason(config: CascadeConfig, body: JSON) -> str | None:
     if config.non_empty and not text.strip() and not message.get("tool_calls"):
         return "empty"
     if config.json_valid or config.json_schema is not None:
-        try:
-            value: Any = orjson.loads(text)
-        except orjson.JSONDecodeError:
+        value, error = parse_json(text)
+        if error is not None:
             return "invalid_json"
         if config.json_schema is not None:
-            try:
-                jsonschema.validate(value, config.json_schema)
-            except jsonschema.ValidationError as exc:
-                return f"schema_mismatch: {exc.message[:120]}"
+            mismatch = schema_errors(value, config.json_schema)
+            if mismatch is not None:
+                return f"schema_mismatch: {mismatch[:120]}"
     if config.regex is not None and not _pattern(config.regex).search(text):
         return "regex_mismatch"
     if config.min_mean_logprob is not None:

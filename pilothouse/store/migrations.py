@@ -102,6 +102,11 @@ def m002_traffic_columns(conn: sqlite3.Connection) -> None:
     )
 
 
+def m005_key_tools(conn: sqlite3.Connection) -> None:
+    """Keys may be limited to some tools (JSON list; NULL: any tool)."""
+    run_script(conn, "ALTER TABLE keys ADD COLUMN tools TEXT;")
+
+
 def m003_prompts(conn: sqlite3.Connection) -> None:
     """The prompt registry: immutable numbered versions, labels pointing at them, and an append-only
     log of every change. Triggers make versions and events append-only in the database itself."""
@@ -163,6 +168,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("002_traffic_columns", m002_traffic_columns),
     ("003_prompts", m003_prompts),
     ("004_evals", m004_evals),
+    ("005_key_tools", m005_key_tools),
 ]
 
 

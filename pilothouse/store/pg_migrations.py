@@ -137,11 +137,14 @@ CREATE TRIGGER prompt_events_append_only BEFORE UPDATE OR DELETE ON prompt_event
     FOR EACH ROW EXECUTE FUNCTION pilothouse_append_only();
 """
 
+M005_KEY_TOOLS = "ALTER TABLE keys ADD COLUMN tools JSONB;"
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_initial", M001_INITIAL),
     ("002_traffic_columns", M002_TRAFFIC_COLUMNS),
     ("003_prompts", M003_PROMPTS),
     ("004_evals", PG_004_EVALS),  # store/eval_schema.py
+    ("005_key_tools", M005_KEY_TOOLS),
 ]
 
 

@@ -109,6 +109,7 @@ def _key_from_row(row: DictRow) -> KeyRecord:
         team_name=row["team_name"],
         scopes=row["scopes"],
         models=row["models"],
+        tools=row["tools"],
         created_at=row["created_at"],
         expires_at=row["expires_at"],
         revoked_at=row["revoked_at"],
@@ -268,6 +269,7 @@ class PostgresStore(PostgresEvals, PostgresPromptRepository):
         scopes: Sequence[str],
         models: Sequence[str] | None,
         expires_at: datetime | None,
+        tools: Sequence[str] | None = None,
     ) -> KeyRecord:
         key_id = new_id()
         now = datetime.now(UTC)
@@ -287,7 +289,7 @@ class PostgresStore(PostgresEvals, PostgresPromptRepository):
                 team_id = found["team_id"]
             await conn.execute(
                 "INSERT INTO keys (key_id, name, key_hash, prefix, team_id, scopes, models, created_at,"
-                " expires_at, revoked_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, NULL)",
+                " expires_at, revoked_at, tools) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, %s)",
                 (
                     key_id,
                     _text(name),
@@ -298,6 +300,7 @@ class PostgresStore(PostgresEvals, PostgresPromptRepository):
                     _json(list(models)) if models is not None else None,
                     now,
                     expires_at,
+                    _json(list(tools)) if tools is not None else None,
                 ),
             )
             row = await (await conn.execute(KEY_SELECT + " WHERE k.key_id = %s", (key_id,))).fetchone()

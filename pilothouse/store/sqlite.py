@@ -39,6 +39,7 @@ def _key_from_row(row: sqlite3.Row) -> KeyRecord:
         team_name=row["team_name"],
         scopes=orjson.loads(row["scopes"]),
         models=orjson.loads(row["models"]) if row["models"] is not None else None,
+        tools=orjson.loads(row["tools"]) if row["tools"] is not None else None,
         created_at=datetime.fromisoformat(row["created_at"]),
         expires_at=_dt(row["expires_at"]),
         revoked_at=_dt(row["revoked_at"]),
@@ -212,6 +213,7 @@ class SQLiteStore(SQLiteEvals, SQLitePromptRepository):
         scopes: Sequence[str],
         models: Sequence[str] | None,
         expires_at: datetime | None,
+        tools: Sequence[str] | None = None,
     ) -> KeyRecord:
         key_id = new_id()
 
@@ -225,7 +227,8 @@ class SQLiteStore(SQLiteEvals, SQLitePromptRepository):
                     if not found:
                         conn.execute("INSERT INTO teams VALUES (?, ?, ?)", (team_id, team, _now()))
                 conn.execute(
-                    "INSERT INTO keys VALUES (?,?,?,?,?,?,?,?,?,NULL)",
+                    "INSERT INTO keys (key_id, name, key_hash, prefix, team_id, scopes, models,"
+                    " created_at, expires_at, revoked_at, tools) VALUES (?,?,?,?,?,?,?,?,?,NULL,?)",
                     (
                         key_id,
                         name,
@@ -236,6 +239,7 @@ class SQLiteStore(SQLiteEvals, SQLitePromptRepository):
                         orjson.dumps(list(models)).decode() if models is not None else None,
                         _now(),
                         expires_at.isoformat() if expires_at else None,
+                        orjson.dumps(list(tools)).decode() if tools is not None else None,
                     ),
                 )
                 conn.execute("COMMIT")

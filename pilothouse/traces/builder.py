@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -31,6 +32,7 @@ class TraceBuilder:
         "messages",
         "output",
         "spans",
+        "store_payloads",
         "trace_id",
         "ttft_ms",
         "usage",
@@ -52,6 +54,7 @@ class TraceBuilder:
         self.error: PilothouseError | None = None
         self.flags: list[str] = []
         self.attributes: dict[str, Any] = {}
+        self.store_payloads: PayloadPolicy | None = None  # a guard policy's rule, over the global one
 
     def elapsed_ms(self, at: float | None = None) -> float:
         return ((time.perf_counter() if at is None else at) - self._start) * 1000.0
@@ -86,16 +89,25 @@ class TraceBuilder:
         self.http_status = error.status
 
     def finish(
-        self, *, store_payloads: PayloadPolicy = "full", config_hash: str | None = None
+        self,
+        *,
+        store_payloads: PayloadPolicy = "full",
+        config_hash: str | None = None,
+        redact: Callable[[Any, Any], tuple[Any, Any]] | None = None,
     ) -> TraceRecord:
+        """``redact`` rewrites (messages, output) for the ``redacted`` policy; without one, that
+        policy keeps no payload at all (nothing raw is ever stored by mistake)."""
         err = self.error
-        keep = store_payloads == "full"  # "redacted" keeps nothing raw until guardrails redact it
+        policy = self.store_payloads or store_payloads
+        messages, output = (self.messages, self.output) if policy == "full" else (None, None)
+        if policy == "redacted" and redact is not None:
+            messages, output = redact(self.messages, self.output)
         return TraceRecord.model_construct(
             trace_id=self.trace_id,
             created_at=self.created_at,
             endpoint=self.endpoint,
-            messages=self.messages if keep else None,
-            output=self.output if keep else None,
+            messages=messages,
+            output=output,
             prompt_tokens=self.usage.prompt_tokens,
             completion_tokens=self.usage.completion_tokens,
             cached_tokens=self.usage.cached_tokens,

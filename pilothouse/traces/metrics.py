@@ -74,6 +74,14 @@ class Metrics:
                 c["pilothouse_cache_saved_usd_total"][(("model", model),)] += float(r.cost_saved_usd)
         for flag in r.flags:
             c["pilothouse_flags_total"][(("model", model), ("flag", flag))] += 1
+        for event in r.attributes.get("pilothouse.guard.events") or ():
+            labels = (
+                ("model", model),
+                ("guard", str(event.get("guard"))),
+                ("action", str(event.get("action"))),
+            )
+            for entity, count in (event.get("entities") or {}).items():
+                c["pilothouse_guard_findings_total"][(*labels, ("entity", str(entity)))] += count
         for span in r.spans:
             if span.name == "provider.attempt":
                 deployment = str(span.attributes.get("pilothouse.deployment", ""))

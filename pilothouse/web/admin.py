@@ -1,10 +1,12 @@
-"""The admin API under ``/api``: keys and traces. Every route needs a key with the admin scope."""
+"""The admin API under ``/api``: keys, traces and the guard kill switch. Every route needs a key
+with the admin scope."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -23,12 +25,15 @@ from pilothouse.core.errors import (
 )
 from pilothouse.core.ids import new_id
 from pilothouse.core.ports import TraceStore
+from pilothouse.guard.policy import GuardBook
 from pilothouse.keys import KeyAuthenticator, KeyService
 from pilothouse.keys.service import DEFAULT_SCOPES
 
 TRACE_HEADER = "x-pilothouse-trace-id"
 TRACE_FILTERS = ("key_id", "team_id", "model", "status", "provider", "route")
 Endpoint = Callable[[Request], Awaitable[Any]]
+_Body = TypeVar("_Body", bound=BaseModel)
+log = logging.getLogger("pilothouse.admin")
 
 
 class NewKey(BaseModel):
@@ -37,6 +42,7 @@ class NewKey(BaseModel):
     team: str | None = None
     scopes: list[str] = Field(default_factory=lambda: list(DEFAULT_SCOPES))
     models: list[str] | None = None
+    tools: list[str] | None = None
     expires_at: datetime | None = None
 
 
@@ -44,7 +50,29 @@ def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None
     return Response(orjson.dumps(payload), status_code=status, media_type="application/json", headers=headers)
 
 
-def create_admin_app(*, authenticator: KeyAuthenticator, keys: KeyService, traces: TraceStore) -> Starlette:
+class KillSwitchUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    routes: list[str] = Field(default_factory=list)
+    tools: list[str] = Field(default_factory=list)
+
+
+async def _parse(request: Request, model: type[_Body]) -> _Body:
+    try:
+        return model.model_validate(orjson.loads(await request.body()))
+    except orjson.JSONDecodeError:
+        raise MalformedJSON("The request body is not valid JSON.") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ValidationFailed(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
+def create_admin_app(
+    *,
+    authenticator: KeyAuthenticator,
+    keys: KeyService,
+    traces: TraceStore,
+    guard: GuardBook | None = None,
+) -> Starlette:
     def admin(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         """Admin auth, OpenAI-shaped errors and a request id on every answer."""
 
@@ -74,15 +102,14 @@ def create_admin_app(*, authenticator: KeyAuthenticator, keys: KeyService, trace
         return {"object": "list", "data": [k.public() for k in await keys.list(include_revoked=include)]}
 
     async def create_key(request: Request) -> Any:
-        try:
-            spec = NewKey.model_validate(orjson.loads(await request.body()))
-        except orjson.JSONDecodeError:
-            raise MalformedJSON("The request body is not valid JSON.") from None
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise ValidationFailed(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        spec = await _parse(request, NewKey)
         secret, record = await keys.create(
-            spec.name, team=spec.team, scopes=spec.scopes, models=spec.models, expires_at=spec.expires_at
+            spec.name,
+            team=spec.team,
+            scopes=spec.scopes,
+            models=spec.models,
+            expires_at=spec.expires_at,
+            tools=spec.tools,
         )
         return _json({"secret": secret, "key": record.public()}, status=201)
 
@@ -108,6 +135,23 @@ def create_admin_app(*, authenticator: KeyAuthenticator, keys: KeyService, trace
             raise NotFound(f"No trace with id '{request.path_params['trace_id']}'.", code="trace_not_found")
         return record.model_dump(mode="json")
 
+    def kill_switch() -> GuardBook:
+        if guard is None:
+            raise NotFound("This gateway has no guardrails.", code="no_guard")
+        return guard
+
+    async def get_kill(request: Request) -> Any:
+        kill = kill_switch().kill
+        return {"routes": sorted(kill.routes), "tools": sorted(kill.tools)}
+
+    async def put_kill(request: Request) -> Any:
+        """Replace the switched-off routes and tools (this process only; config holds the default)."""
+        update = await _parse(request, KillSwitchUpdate)
+        kill = kill_switch().kill
+        kill.routes, kill.tools = set(update.routes), set(update.tools)
+        log.warning("kill switch set: routes=%s tools=%s", sorted(kill.routes), sorted(kill.tools))
+        return await get_kill(request)
+
     async def not_found(request: Request) -> Response:
         err = NotFound(f"Unknown request URL: {request.method} {request.url.path}.", code="unknown_url")
         return _json(err.to_dict(), 404, {TRACE_HEADER: new_id()})
@@ -118,6 +162,8 @@ def create_admin_app(*, authenticator: KeyAuthenticator, keys: KeyService, trace
         Route("/api/keys/{key_id}", admin(revoke_key), methods=["DELETE"]),
         Route("/api/traces", admin(list_traces), methods=["GET"]),
         Route("/api/traces/{trace_id}", admin(get_trace), methods=["GET"]),
+        Route("/api/guard/kill", admin(get_kill), methods=["GET"]),
+        Route("/api/guard/kill", admin(put_kill), methods=["PUT"]),
     ]
     app = Starlette(routes=routes)
     app.add_exception_handler(404, lambda request, exc: not_found(request))
