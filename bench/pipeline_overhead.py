@@ -142,10 +142,13 @@ def section(results: dict[str, dict[int, dict[str, float]]], args: argparse.Name
 
 
 def write(results_md: Path, text: str) -> None:
+    """Put ``text`` (a section starting with its ``## `` heading) below the notes marker, replacing
+    the previous section of that heading and keeping every other note."""
+    section = text.split("\n", 1)[0]
     current = results_md.read_text() if results_md.exists() else NOTES_MARKER + "\n"
     head, _, notes = current.partition(NOTES_MARKER)
-    if SECTION in notes:  # replace the previous section, keep every other note
-        before, _, after = notes.partition(SECTION)
+    if section in notes:
+        before, _, after = notes.partition(section)
         rest = after.split("\n## ", 1)
         notes = before + (("\n## " + rest[1]) if len(rest) > 1 else "")
     results_md.write_text(head + NOTES_MARKER + notes.rstrip("\n") + "\n\n" + text)
