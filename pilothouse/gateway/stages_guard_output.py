@@ -61,7 +61,12 @@ class OutputGuards:
         state = guard_state(ctx)
         policy = state.policy if state is not None else None
         governor = self._governor(ctx, policy)
-        if governor is None and (policy is None or not (policy.checks_answers or policy.agent)):
+        prompt_schema = _prompt_schema(ctx)
+        if (
+            governor is None
+            and prompt_schema is None
+            and (policy is None or not (policy.checks_answers or policy.agent))
+        ):
             return await call_next(ctx)
         assert state is not None or policy is None
         events = state.events if state is not None else GuardEvents(ctx.trace, "output")
@@ -69,7 +74,7 @@ class OutputGuards:
             declared = governor.allowed_declarations()
             if declared is not None:
                 ctx.body = _offered(ctx.body, declared)
-        schema = _schema(ctx, policy)
+        schema = _schema(ctx, policy) if prompt_schema is None else prompt_schema
         judge = Judge(ctx, policy, governor, events, state)
         if not ctx.request.stream or schema is not None or (policy is not None and _blocks(policy)):
             result = await collect(await call_next(ctx))
@@ -114,7 +119,10 @@ class OutputGuards:
             events.add("json_schema", "pass", [], direction="output")
             return _with_content(result, clean_json_answer(text))
         events.add("json_schema", "repair", [], direction="output", detail={"error": error[:500]})
-        repair = policy is not None and policy.json_schema is not None and policy.json_schema.repair
+        # A prompt's own output schema always gets its repair turn; a policy's guard says.
+        repair = _prompt_schema(ctx) is not None or (
+            policy is not None and policy.json_schema is not None and policy.json_schema.repair
+        )
         if not repair:
             ctx.trace.add_span("guard.repair", start, time.perf_counter(), status="error")
             raise OutputValidationFailed(error, attempts=1)
@@ -373,6 +381,19 @@ async def collect(outcome: ChatOutcome) -> ChatResult:
     finally:
         await outcome.chunks.aclose()  # type: ignore[attr-defined]
     return ChatResult(builder.completion(), usage)
+
+
+def _prompt_schema(ctx: ChatContext) -> dict[str, Any] | None:
+    """The output schema a registry prompt declares: its answers are validated with or without a
+    policy (the prompt's author asked for that shape), unless the request replaced the format."""
+    spec = ctx.prompt.spec if ctx.prompt is not None else None
+    if spec is None or spec.output_schema is None:
+        return None
+    response_format = ctx.body.get("response_format")
+    sent = response_format.get("json_schema") if isinstance(response_format, dict) else None
+    if not isinstance(sent, dict) or sent.get("schema") != spec.output_schema:
+        return None  # the client asked for another format: not the prompt's to enforce
+    return dict(spec.output_schema)
 
 
 def _schema(ctx: ChatContext, policy: GuardPolicy | None) -> dict[str, Any] | None:

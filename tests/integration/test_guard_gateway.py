@@ -8,6 +8,7 @@ scripted answers (PII, invalid JSON, tool calls); it stands in for the model, no
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,10 @@ import aiohttp
 import openai
 import pytest
 
+from pilothouse.bootstrap import build_prompt_registry
+from pilothouse.prompts import PromptSpec
 from pilothouse.providers.fake import FakeProvider
+from pilothouse.store import SQLiteStore
 from tests.gateway_harness import USER_KEY, Gateway, base_config, fetch_trace, running_gateway
 
 pytestmark = pytest.mark.integration
@@ -75,9 +79,14 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         },
         "safe": {"type": "fake", "reply": "I can only help with questions about your order."},
         "mixer": {"type": "fake", "reply": MIXED, "chunk_chars": 2},
+        "prompted": {
+            "type": "fake",
+            "replies": ['Here you go: {"name": "Ada"}', '```json\n{"name": "Ada", "age": 36}\n```'],
+        },
     }
     config["models"] = [
-        _model(name, name) for name in ("echo", "leaky", "fixable", "broken", "agent", "safe", "mixer")
+        _model(name, name)
+        for name in ("echo", "leaky", "fixable", "broken", "agent", "safe", "mixer", "prompted")
     ]
     config["routes"] = [
         {"name": route, "deployments": [model]}
@@ -132,8 +141,30 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         },
         "kill": {"routes": ["killed"], "tools": ["wipe_disk"]},
     }
+    seed_prompt(tmp / "pilothouse.db")
     with running_gateway(config) as gw:
         yield gw
+
+
+def seed_prompt(db: Path) -> None:
+    """A registry prompt that declares an output schema (no guard policy on its model)."""
+    spec = {
+        "name": "extract-person",
+        "model": "prompted",
+        "messages": [{"role": "user", "content": "Who wrote the first program?"}],
+        "output_schema": PERSON_SCHEMA,
+    }
+
+    async def work() -> None:
+        store = SQLiteStore(str(db))
+        try:
+            registry = build_prompt_registry(store)
+            await registry.push(PromptSpec.model_validate(spec), who="test", why="setup")
+            await registry.promote("extract-person", 1, "production", who="test", why="setup", force=True)
+        finally:
+            await store.aclose()
+
+    asyncio.run(work())
 
 
 def client(gw: Gateway, key: str = USER_KEY) -> openai.AsyncOpenAI:
@@ -389,3 +420,16 @@ async def test_kill_switch_flips_at_run_time_through_the_admin_api(gateway: Gate
     async with aiohttp.ClientSession(headers=gateway.user_headers) as user_http:
         async with user_http.get(url) as r:
             assert r.status == 403  # the admin scope only
+
+
+async def test_a_prompts_output_schema_is_enforced_without_a_policy(gateway: Gateway) -> None:
+    before = calls(gateway, "prompted")
+    async with client(gateway) as c:
+        raw = await c.chat.completions.with_raw_response.create(
+            model="prompt", messages=[], extra_body={"prompt": "extract-person"}
+        )
+    content = raw.parse().choices[0].message.content or ""
+    assert json.loads(content) == {"name": "Ada", "age": 36}  # repaired, and the code fence removed
+    assert calls(gateway, "prompted") == before + 2
+    trace = await fetch_trace(gateway, raw.headers["x-pilothouse-trace-id"])
+    assert trace["prompt"] == "extract-person" and trace["attributes"]["pilothouse.guard.repaired"] is True
