@@ -12,6 +12,7 @@ streams are answered first, then replayed as SSE (time to first token is then th
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from decimal import Decimal
@@ -49,6 +50,7 @@ from pilothouse.guard.tools import ToolGovernor, finish_reason_after
 from pilothouse.guard.types import Finding
 
 GUARD_HEADER = b"x-pilothouse-guard"
+audit = logging.getLogger("pilothouse.audit")
 
 
 class OutputGuards:
@@ -240,8 +242,24 @@ class Judge:
         if not decisions:
             return
         trace = self._ctx.trace
-        log: list[JSON] = trace.attributes.setdefault("pilothouse.tool.decisions", [])
-        log += [d.describe() for d in decisions]
+        recorded: list[JSON] = trace.attributes.setdefault("pilothouse.tool.decisions", [])
+        recorded += [d.describe() for d in decisions]
+        for decision in decisions:
+            # One structured line per decision (names and reasons, never arguments) for log
+            # pipelines and audit; the hash-chained audit store will take these events too.
+            audit.info(
+                "tool call %s",
+                decision.decision,
+                extra={
+                    "pilothouse": {
+                        "event": "tool_decision",
+                        "trace_id": trace.trace_id,
+                        "key_id": self._ctx.principal.key_id,
+                        "session": self._state.session if self._state else None,
+                        **decision.describe(),
+                    }
+                },
+            )
         for decision in decisions:
             if decision.decision in ("blocked", "held"):
                 self._events.add(

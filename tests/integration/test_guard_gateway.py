@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -291,7 +292,10 @@ async def test_still_invalid_json_is_a_clear_error_not_invalid_json(gateway: Gat
     assert calls(gateway, "broken") == before + 4  # one repair retry each, no more
 
 
-async def test_tool_call_outside_the_key_allowlist_never_reaches_the_client(gateway: Gateway) -> None:
+async def test_tool_call_outside_the_key_allowlist_never_reaches_the_client(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="pilothouse.audit")
     async with client(gateway, TOOLS_KEY) as c:
         raw = await c.chat.completions.with_raw_response.create(
             model="tools", messages=user("Clean up order 42"), tools=TOOLS
@@ -314,6 +318,14 @@ async def test_tool_call_outside_the_key_allowlist_never_reaches_the_client(gate
     assert decisions["delete_account"]["decision"] == "blocked"
     assert decisions["delete_account"]["reason"] == "not_in_key_allowlist"
     assert "tool_blocked" in trace["flags"]
+    audited = [r.__dict__["pilothouse"] for r in caplog.records if r.name == "pilothouse.audit"]
+    mine = [a for a in audited if a["trace_id"] == trace["trace_id"]]
+    assert {(a["tool"], a["decision"]) for a in mine} == {
+        ("search", "allowed"),
+        ("delete_account", "blocked"),
+        ("wipe_disk", "blocked"),
+    }
+    assert all("everything" not in str(a) for a in mine)  # arguments never logged
 
 
 async def test_agent_session_is_stopped_past_its_step_limit(gateway: Gateway) -> None:

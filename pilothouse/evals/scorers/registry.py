@@ -96,7 +96,7 @@ def _from_object(name: str, obj: object) -> ScorerDef:
 
 def _builtins() -> dict[str, ScorerDef]:
     # Imported for their registrations; here so the registry module has no import cycle with them.
-    from pilothouse.evals.scorers import model, structured, text  # noqa: F401  (judge is in model)
+    from pilothouse.evals.scorers import model, safety, structured, text  # noqa: F401  (judge is in model)
 
     return _BUILTINS
 
