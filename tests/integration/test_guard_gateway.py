@@ -200,6 +200,12 @@ async def test_redact_route_sends_placeholders_and_keeps_no_raw_value(gateway: G
     assert "pii_redacted" in trace["flags"]
     events = trace["attributes"]["pilothouse.guard.events"]
     assert {"CREDIT_CARD", "EMAIL"} <= set(events[0]["entities"]) | set(events[-1]["entities"])
+    async with aiohttp.ClientSession() as http, http.get(f"{gateway.base_url}/metrics") as r:
+        metrics = await r.text()
+    assert (
+        'pilothouse_guard_findings_total{model="redact",guard="pii",action="redact",entity="EMAIL"}'
+        in metrics
+    )
 
 
 async def test_restore_puts_values_back_for_the_client_but_not_in_storage(gateway: Gateway) -> None:

@@ -109,3 +109,11 @@ def test_payload_redactor_numbers_values_across_messages_and_output() -> None:
     assert kept_messages[0]["content"] == "I am <EMAIL_1>, card <CREDIT_CARD_1>"
     assert kept_output["content"] == "Noted, <EMAIL_1>."
     assert messages[0]["content"].startswith("I am ada@")  # the originals are untouched
+
+
+def test_payload_redactor_keeps_nothing_raw_past_its_budget() -> None:
+    inputs = ["mail ada@example.com", "x" * 50, "call bob@example.org now"]
+    kept, _ = PayloadRedactor(max_chars=80)(inputs, None)
+    assert kept[0] == "mail <EMAIL_1>"
+    assert kept[1] == "x" * 50
+    assert kept[2] == "[not kept: 24 characters past the trace redaction budget]"
