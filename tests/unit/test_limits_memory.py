@@ -17,21 +17,9 @@ from pilothouse.limits import (
     ratelimit_headers,
 )
 from pilothouse.limits.types import Window, new_lease_id
+from tests.clock import Clock
 
 pytestmark = pytest.mark.unit
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

@@ -12,21 +12,9 @@ from pilothouse.core.errors import InvalidRequest
 from pilothouse.core.guarding import AgentLimitsConfig
 from pilothouse.guard.agent import COST_EXCEEDED, LOOP, TOKENS_EXCEEDED, SessionLimiter, call_digest
 from pilothouse.guard.errors import AgentLimitExceeded
+from tests.clock import Clock
 
 pytestmark = pytest.mark.unit
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 def limiter(clock: Clock, max_sessions: int = 100_000, **limits: Any) -> SessionLimiter:
