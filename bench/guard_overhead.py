@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import shutil
 import sys
 from pathlib import Path
 
-from gateway_overhead import BENCH, Pinning, Service, services, wait_http
-from pipeline_overhead import KEY, SPINE, measure, write
+from gateway_overhead import Service, services, wait_http
+from pipeline_overhead import KEY, SPINE, bench_parser, measure, prepare, start_mock, write
 
 SECTION = "## Guardrails overhead"
 
@@ -122,32 +120,18 @@ def section(results: dict[str, dict[int, dict[str, float]]], args: argparse.Name
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--duration", type=float, default=4.0)
-    p.add_argument("--repeats", type=int, default=3)
+    p = bench_parser(__doc__)
     p.add_argument("--tokens", type=int, default=1000)
-    p.add_argument("--workdir", type=Path, default=Path("/tmp/ph-bench"))
-    p.add_argument("--results", type=Path, default=BENCH / "RESULTS.md")
-    p.add_argument("--pilothouse", default=str(Path(sys.executable).with_name("pilothouse")))
     args = p.parse_args(argv)
     args.concurrency = [1]
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    for old in args.workdir.glob("guard-*.db*"):
-        old.unlink()
+    pin = prepare(args, "guard")
     prompt = args.workdir / "guard-prompt.txt"
     prompt.write_text(prompt_text(args.tokens))
-    pin = Pinning(enabled=shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2)
     mock_port, port = 18911, 18798
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     results: dict[str, dict[int, dict[str, float]]] = {}
     with services() as running:
-        mock = Service(
-            "mock",
-            [*pin.prefix("load"), sys.executable, str(BENCH / "mock_upstream.py"), "--port", str(mock_port)],
-            args.workdir / "guard-mock.log",
-        )
-        running.append(mock)
-        wait_http(f"http://127.0.0.1:{mock_port}/healthz", mock, 15)
+        start_mock(running, pin, args.workdir, mock_port, "guard")
         for name, (storage, body) in CONFIGS.items():
             cfg = config(args.workdir, name, storage, body, port, mock_port)
             gateway = Service(

@@ -154,29 +154,44 @@ def write(results_md: Path, text: str) -> None:
     results_md.write_text(head + NOTES_MARKER + notes.rstrip("\n") + "\n\n" + text)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 16, 64])
+def bench_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The options every gateway-comparison bench takes."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--duration", type=float, default=4.0)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--workdir", type=Path, default=Path("/tmp/ph-bench"))
     p.add_argument("--results", type=Path, default=BENCH / "RESULTS.md")
     p.add_argument("--pilothouse", default=str(Path(sys.executable).with_name("pilothouse")))
-    args = p.parse_args(argv)
+    return p
+
+
+def prepare(args: argparse.Namespace, prefix: str) -> Pinning:
+    """A clean work folder (no databases of earlier runs) and the CPU pinning to use."""
     args.workdir.mkdir(parents=True, exist_ok=True)
-    for old in args.workdir.glob("pipeline-*.db*"):
+    for old in args.workdir.glob(f"{prefix}-*.db*"):
         old.unlink()
-    pin = Pinning(enabled=shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2)
+    return Pinning(enabled=shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2)
+
+
+def start_mock(running: list[Service], pin: Pinning, workdir: Path, port: int, prefix: str) -> None:
+    mock = Service(
+        "mock",
+        [*pin.prefix("load"), sys.executable, str(BENCH / "mock_upstream.py"), "--port", str(port)],
+        workdir / f"{prefix}-mock.log",
+    )
+    running.append(mock)
+    wait_http(f"http://127.0.0.1:{port}/healthz", mock, 15)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = bench_parser(__doc__)
+    p.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 16, 64])
+    args = p.parse_args(argv)
+    pin = prepare(args, "pipeline")
     mock_port, port = 18910, 18797
     results: dict[str, dict[int, dict[str, float]]] = {}
     with services() as running:
-        mock = Service(
-            "mock",
-            [*pin.prefix("load"), sys.executable, str(BENCH / "mock_upstream.py"), "--port", str(mock_port)],
-            args.workdir / "pipeline-mock.log",
-        )
-        running.append(mock)
-        wait_http(f"http://127.0.0.1:{mock_port}/healthz", mock, 15)
+        start_mock(running, pin, args.workdir, mock_port, "pipeline")
         results["direct"] = measure(
             "direct", f"http://127.0.0.1:{mock_port}/v1/chat/completions", "mock-model", None, args, pin
         )
