@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -24,6 +25,8 @@ from pilothouse.gateway.stages_guard import InputGuards
 from pilothouse.gateway.stages_guard_output import OutputGuards
 from pilothouse.gateway.stages_limits import Admission
 from pilothouse.gateway.stages_prompts import PromptResolution
+from pilothouse.guard.agent import SessionLimiter, SessionStoreFactory
+from pilothouse.guard.agent_redis import RedisSessionLimiter
 from pilothouse.guard.policy import GuardBook
 from pilothouse.guard.storage import PayloadRedactor
 from pilothouse.keys import KeyAuthenticator, KeyService
@@ -150,8 +153,12 @@ def build_runtime(config: Config) -> Runtime:
         config, redis=redis, embedder_for=lambda model: RouterEmbedder(router, model)
     )
     prompts = PromptResolver(store)
+    sessions: SessionStoreFactory = SessionLimiter
+    if redis is not None and config.redis is not None:
+        prefix = config.redis.key_prefix
+        sessions = partial(RedisSessionLimiter, client=redis, prefix=prefix)
     try:
-        guard = GuardBook(config.guard)
+        guard = GuardBook(config.guard, sessions=sessions)
     except ValueError as exc:  # a policy that does not compile (a bad regex, an unknown entity)
         raise ConfigError(str(exc), path="guard.policies") from None
     return Runtime(

@@ -41,7 +41,8 @@ class GuardState:
 
     policy: GuardPolicy
     events: GuardEvents
-    session: str | None = None
+    session: str | None = None  # the client's session id (x-pilothouse-session)
+    session_key: str = ""  # the session's id in the limits store: the key's own namespace
     redactors: list[Redactor] = field(default_factory=list)  # input redaction, in application order
     restorers: list[Redactor] = field(default_factory=list)  # the ones whose values come back
 
@@ -66,7 +67,9 @@ class InputGuards:
             return await call_next(ctx)
         start = time.perf_counter()
         events = GuardEvents(ctx.trace, "input")
-        state = GuardState(policy, events, session=_session_id(ctx))
+        session = _session_id(ctx)
+        # Sessions are per key: another key naming the same session id must not spend its steps.
+        state = GuardState(policy, events, session, session_key=f"{ctx.principal.key_id}/{session}")
         ctx.state["guard"] = state
         ctx.trace.attributes["pilothouse.guard.policy"] = policy.name
         if policy.storage is not None:
@@ -74,8 +77,10 @@ class InputGuards:
         try:
             if policy.agent is not None and state.session is not None:
                 ctx.trace.attributes["pilothouse.agent.session"] = state.session
-                steps = await policy.agent.begin_step(state.session)
+                steps = await policy.agent.begin_step(state.session_key)
                 ctx.trace.attributes["pilothouse.agent.step"] = steps.steps
+                if steps.violations:
+                    ctx.trace.attributes["pilothouse.agent.violations"] = list(steps.violations)
             if policy.checks_requests:
                 self._inspect(ctx, state)
         except Exception as exc:

@@ -279,7 +279,7 @@ class Judge:
         trace = self._ctx.trace
         cost: Decimal = trace.cost_usd
         violations = await policy.agent.record(
-            state.session, tokens=usage.total_tokens, cost_usd=cost, tool_calls=tool_calls
+            state.session_key, tokens=usage.total_tokens, cost_usd=cost, tool_calls=tool_calls
         )
         if violations:
             trace.attributes["pilothouse.agent.violations"] = violations

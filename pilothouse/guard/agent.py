@@ -11,11 +11,10 @@ are known only afterwards, so the step that crosses ``max_tokens`` or ``max_cost
 arguments (JSON compared after sorting keys) seen ``max_identical_calls`` times is a loop: ``record``
 reports it and every later step of the session is refused.
 
-The backend is in memory (one process; a session's requests should reach one replica, or a Redis
-backend will be needed): at most ``max_sessions`` sessions, the least recently seen evicted first,
-and each forgotten after ``idle_seconds`` without a request. A forgotten session starts afresh.
-The API is async so that a shared backend can replace this one without changing callers; here no
-method awaits, so on one event loop a check and its update cannot interleave with another's.
+This backend is in memory (one process; with several replicas use the Redis one, ``agent_redis``):
+at most ``max_sessions`` sessions, the least recently seen evicted first, and each forgotten after
+``idle_seconds`` without a request. A forgotten session starts afresh. No method awaits, so on one
+event loop a check and its update cannot interleave with another's.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from pilothouse.core.guarding import AgentLimitsConfig
 from pilothouse.guard.errors import AgentLimitExceeded
@@ -96,6 +95,20 @@ def call_digest(call: dict[str, Any]) -> tuple[str, bytes]:
         canonical = str(raw).strip()  # not JSON: compared as text
     digest = hashlib.blake2b(f"{name}\0{canonical}".encode(errors="surrogatepass"), digest_size=16)
     return name, digest.digest()
+
+
+class SessionLimits(Protocol):
+    """What the gateway needs of a session store: in memory (here) or shared (``agent_redis``)."""
+
+    async def begin_step(self, session_id: str) -> SessionState: ...
+
+    async def record(
+        self, session_id: str, *, tokens: int, cost_usd: Decimal, tool_calls: list[dict[str, Any]]
+    ) -> list[str]: ...
+
+
+# Builds a policy's session store from its limits (bootstrap picks memory or Redis).
+SessionStoreFactory = Callable[[AgentLimitsConfig], SessionLimits]
 
 
 class SessionLimiter:

@@ -28,7 +28,7 @@ from pilothouse.core.guarding import (
     SecretsGuardConfig,
     ToolPolicyConfig,
 )
-from pilothouse.guard.agent import SessionLimiter
+from pilothouse.guard.agent import SessionLimiter, SessionLimits, SessionStoreFactory
 from pilothouse.guard.content import ContentPolicy
 from pilothouse.guard.injection import InjectionDetector
 from pilothouse.guard.pii import PIIScanner
@@ -76,7 +76,7 @@ class GuardPolicy:
     storage: PayloadPolicy | None = None
     safe_route: str | None = None
     tools: ToolPolicyConfig | None = None
-    agent: SessionLimiter | None = None
+    agent: SessionLimits | None = None
 
     @property
     def checks_requests(self) -> bool:
@@ -87,7 +87,9 @@ class GuardPolicy:
         return bool(self.output or self.json_schema or self.refusal or self.citations)
 
     @classmethod
-    def compile(cls, name: str, cfg: PolicyConfig) -> GuardPolicy:
+    def compile(
+        cls, name: str, cfg: PolicyConfig, sessions: SessionStoreFactory = SessionLimiter
+    ) -> GuardPolicy:
         def text_guards(configs: list[GuardConfig]) -> tuple[TextGuard, ...]:
             compiled = (compile_text_guard(c) for c in configs if c.enabled)
             return tuple(g for g in compiled if g is not None)
@@ -106,7 +108,7 @@ class GuardPolicy:
             storage=cfg.storage,
             safe_route=cfg.safe_route,
             tools=cfg.tools,
-            agent=SessionLimiter(cfg.agent) if cfg.agent is not None else None,
+            agent=sessions(cfg.agent) if cfg.agent is not None else None,
         )
 
     def then(self, other: GuardPolicy) -> GuardPolicy:
@@ -142,9 +144,12 @@ class KillSwitch:
 class GuardBook:
     """Every compiled policy, and the policy each (route, team) pair gets."""
 
-    def __init__(self, settings: GuardSettings) -> None:
+    def __init__(self, settings: GuardSettings, *, sessions: SessionStoreFactory = SessionLimiter) -> None:
+        """``sessions`` builds each policy's agent-session store (in memory unless told otherwise)."""
         self._settings = settings
-        self._policies = {name: GuardPolicy.compile(name, cfg) for name, cfg in settings.policies.items()}
+        self._policies = {
+            name: GuardPolicy.compile(name, cfg, sessions) for name, cfg in settings.policies.items()
+        }
         self._merged: dict[tuple[str, str | None], GuardPolicy | None] = {}
         self._lock = threading.Lock()
         self.kill = KillSwitch(set(settings.kill.routes), set(settings.kill.tools))
