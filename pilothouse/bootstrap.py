@@ -27,6 +27,7 @@ from pilothouse.gateway.stages_limits import Admission
 from pilothouse.gateway.stages_prompts import PromptResolution
 from pilothouse.guard.agent import SessionLimiter, SessionStoreFactory
 from pilothouse.guard.agent_redis import RedisSessionLimiter
+from pilothouse.guard.killswitch import KillSwitchSync
 from pilothouse.guard.policy import GuardBook
 from pilothouse.guard.storage import PayloadRedactor
 from pilothouse.keys import KeyAuthenticator, KeyService
@@ -61,6 +62,7 @@ class Runtime:
     prompts: PromptResolver | None = None  # prompt references, resolved from memory
     registry: PromptRegistry | None = None  # prompt changes made in this process (admin API, tools)
     guard: GuardBook | None = None  # compiled guard policies and the kill switch
+    kill_switch: KillSwitchSync | None = None  # run-time switches, kept in the store
 
     async def start(self) -> None:
         await self.store.connect()  # a PostgreSQL pool belongs to the loop that serves
@@ -71,8 +73,12 @@ class Runtime:
             await self.limits.start()  # seeds budgets from the store: after connect
         for spec in self.config.keys:
             await self.keys.ensure(spec)
+        if self.kill_switch is not None:
+            await self.kill_switch.start()  # switches set at run time survive restarts
 
     async def stop(self) -> None:
+        if self.kill_switch is not None:
+            await self.kill_switch.aclose()
         if self.prompts is not None:
             await self.prompts.aclose()
         await self.traces.stop()
@@ -175,6 +181,7 @@ def build_runtime(config: Config) -> Runtime:
         prompts=prompts,
         registry=build_prompt_registry(store, prompts),
         guard=guard,
+        kill_switch=KillSwitchSync(guard, store),
     )
 
 
@@ -226,7 +233,10 @@ def create_app(runtime: Runtime) -> GatewayApp:
         deps,
         stages=stages,
         fallback=create_admin_app(
-            authenticator=runtime.authenticator, keys=runtime.keys, traces=runtime.store, guard=book
+            authenticator=runtime.authenticator,
+            keys=runtime.keys,
+            traces=runtime.store,
+            kill=runtime.kill_switch,
         ),
         on_startup=[runtime.start],
         on_shutdown=[runtime.stop],

@@ -246,3 +246,9 @@ class StoreContract:
             SpendRow(None, 1, 0, 0, 300_000_000),
         ]
         assert await store.spend_report(by="route", until=since) == [SpendRow("r1", 1, 0, 0, 5_000_000_000)]
+
+    async def test_settings_round_trip_and_overwrite(self, store: Store) -> None:
+        assert await store.get_setting("guard.kill") is None
+        await store.put_setting("guard.kill", '{"routes": ["a"]}')
+        await store.put_setting("guard.kill", '{"routes": ["b"]}')
+        assert await store.get_setting("guard.kill") == '{"routes": ["b"]}'

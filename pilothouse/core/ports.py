@@ -133,6 +133,15 @@ class TraceRecorder(Protocol):
     ) -> None: ...
 
 
+class SettingsStore(Protocol):
+    """Small operator settings that must outlive a process and reach every replica (the guard
+    kill switch), as text under a key."""
+
+    async def get_setting(self, key: str) -> str | None: ...
+
+    async def put_setting(self, key: str, value: str) -> None: ...
+
+
 class TextEmbedder(Protocol):
     """Embeddings for stages that need them (semantic cache, RAG), without importing providers."""
 

@@ -7,7 +7,7 @@ from typing import Protocol
 
 import orjson
 
-from pilothouse.core.ports import EvalStore, KeyStore, PromptStore, SpendStore, TraceStore
+from pilothouse.core.ports import EvalStore, KeyStore, PromptStore, SettingsStore, SpendStore, TraceStore
 from pilothouse.core.records import TraceRecord
 
 # Money is stored as an integer count of nano-USD: exact, and summable without float drift.
@@ -44,7 +44,7 @@ def trace_document(record: TraceRecord) -> bytes:
     return orjson.dumps(fields, default=_json_default)
 
 
-class Store(KeyStore, TraceStore, SpendStore, PromptStore, EvalStore, Protocol):
+class Store(KeyStore, TraceStore, SpendStore, PromptStore, EvalStore, SettingsStore, Protocol):
     """A backend's whole surface, as the composition root and the CLI hold it.
 
     ``connect`` runs inside the event loop that will use the store (a connection pool belongs to

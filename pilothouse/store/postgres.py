@@ -253,6 +253,20 @@ class PostgresStore(PostgresEvals, PostgresPromptRepository):
         return [SpendRow(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
 
     # --- keys and teams ----------------------------------------------------------------------
+    async def get_setting(self, key: str) -> str | None:
+        async with self._db().connection() as conn:
+            cur = await conn.execute("SELECT value FROM meta WHERE key = %s", (_text(key),))
+            row = await cur.fetchone()
+        return str(row["value"]) if row is not None else None
+
+    async def put_setting(self, key: str, value: str) -> None:
+        async with self._db().connection() as conn:
+            await conn.execute(
+                "INSERT INTO meta (key, value) VALUES (%s, %s)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (_text(key), _text(value)),
+            )
+
     async def find_by_hash(self, key_hash: str) -> KeyRecord | None:
         async with self._db().connection() as conn:
             cur = await conn.execute(KEY_SELECT + " WHERE k.key_hash = %s", (_text(key_hash),))

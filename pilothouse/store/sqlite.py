@@ -197,6 +197,22 @@ class SQLiteStore(SQLiteEvals, SQLitePromptRepository):
         return [SpendRow(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
 
     # --- keys and teams ----------------------------------------------------------------------
+    async def get_setting(self, key: str) -> str | None:
+        row = await self._reader.run(
+            lambda c: c.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        )
+        return str(row[0]) if row is not None else None
+
+    async def put_setting(self, key: str, value: str) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+        await self._writer.run(write)
+
     async def find_by_hash(self, key_hash: str) -> KeyRecord | None:
         row = await self._reader.run(
             lambda c: c.execute(_KEY_SELECT + " WHERE k.key_hash = ?", (key_hash,)).fetchone()

@@ -3,7 +3,6 @@ with the admin scope."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -25,7 +24,7 @@ from pilothouse.core.errors import (
 )
 from pilothouse.core.ids import new_id
 from pilothouse.core.ports import TraceStore
-from pilothouse.guard.policy import GuardBook
+from pilothouse.guard.killswitch import KillSwitchSync
 from pilothouse.keys import KeyAuthenticator, KeyService
 from pilothouse.keys.service import DEFAULT_SCOPES
 
@@ -33,7 +32,6 @@ TRACE_HEADER = "x-pilothouse-trace-id"
 TRACE_FILTERS = ("key_id", "team_id", "model", "status", "provider", "route")
 Endpoint = Callable[[Request], Awaitable[Any]]
 _Body = TypeVar("_Body", bound=BaseModel)
-log = logging.getLogger("pilothouse.admin")
 
 
 class NewKey(BaseModel):
@@ -71,7 +69,7 @@ def create_admin_app(
     authenticator: KeyAuthenticator,
     keys: KeyService,
     traces: TraceStore,
-    guard: GuardBook | None = None,
+    kill: KillSwitchSync | None = None,
 ) -> Starlette:
     def admin(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         """Admin auth, OpenAI-shaped errors and a request id on every answer."""
@@ -135,21 +133,26 @@ def create_admin_app(
             raise NotFound(f"No trace with id '{request.path_params['trace_id']}'.", code="trace_not_found")
         return record.model_dump(mode="json")
 
-    def kill_switch() -> GuardBook:
-        if guard is None:
-            raise NotFound("This gateway has no guardrails.", code="no_guard")
-        return guard
+    def kill_switch() -> KillSwitchSync:
+        if kill is None:
+            raise NotFound("This gateway has no kill switch.", code="no_kill_switch")
+        return kill
 
     async def get_kill(request: Request) -> Any:
-        kill = kill_switch().kill
-        return {"routes": sorted(kill.routes), "tools": sorted(kill.tools)}
+        """What is off (``routes``, ``tools``): the config's plus the ones switched at run time."""
+        sync = kill_switch()
+        (routes, tools), (set_routes, set_tools) = sync.configured, sync.switched
+        return {
+            "routes": sorted(routes | set_routes),
+            "tools": sorted(tools | set_tools),
+            "switched": {"routes": sorted(set_routes), "tools": sorted(set_tools)},
+            "configured": {"routes": sorted(routes), "tools": sorted(tools)},
+        }
 
     async def put_kill(request: Request) -> Any:
-        """Replace the switched-off routes and tools (this process only; config holds the default)."""
+        """Replace the run-time switches, for every replica sharing the store (config's stay on)."""
         update = await _parse(request, KillSwitchUpdate)
-        kill = kill_switch().kill
-        kill.routes, kill.tools = set(update.routes), set(update.tools)
-        log.warning("kill switch set: routes=%s tools=%s", sorted(kill.routes), sorted(kill.tools))
+        await kill_switch().set(set(update.routes), set(update.tools))
         return await get_kill(request)
 
     async def not_found(request: Request) -> Response:

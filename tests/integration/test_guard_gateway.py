@@ -421,23 +421,58 @@ async def test_kill_switch_flips_at_run_time_through_the_admin_api(gateway: Gate
     url = f"{gateway.base_url}/api/guard/kill"
     async with aiohttp.ClientSession(headers=gateway.admin_headers) as admin:
         async with admin.get(url) as r:
-            original = await r.json()
-        assert original == {"routes": ["killed"], "tools": ["wipe_disk"]}
-        async with admin.put(url, json={"routes": ["killed", "redact"], "tools": []}) as r:
+            state = await r.json()
+        assert state["routes"] == ["killed"] and state["tools"] == ["wipe_disk"]
+        assert state["configured"] == {"routes": ["killed"], "tools": ["wipe_disk"]}
+        async with admin.put(url, json={"routes": ["redact"], "tools": []}) as r:
             assert r.status == 200
+            assert (await r.json())["routes"] == ["killed", "redact"]  # the config's stay off
         try:
             async with client(gateway) as c:
                 with pytest.raises(openai.InternalServerError) as caught:
                     await c.chat.completions.create(model="redact", messages=user("hello"))
             assert caught.value.code == "route_disabled"
         finally:
-            async with admin.put(url, json=original) as r:
-                assert r.status == 200
+            async with admin.put(url, json={"routes": [], "tools": []}) as r:
+                assert (await r.json())["routes"] == ["killed"]
         async with admin.put(url, json={"routes": "everything"}) as r:
             assert r.status == 422
     async with aiohttp.ClientSession(headers=gateway.user_headers) as user_http:
         async with user_http.get(url) as r:
             assert r.status == 403  # the admin scope only
+
+
+def test_kill_switch_reaches_replicas_and_survives_restarts(tmp_path: Path) -> None:
+    config = base_config(tmp_path)
+    config["routes"] = [{"name": "support", "deployments": ["fake-chat"]}]
+    body = {"model": "support", "messages": [{"role": "user", "content": "hi"}]}
+
+    async def status(gw: Gateway) -> int:
+        async with aiohttp.ClientSession(headers=gw.user_headers) as http:
+            async with http.post(f"{gw.base_url}/v1/chat/completions", json=body) as r:
+                return r.status
+
+    async def switch(gw: Gateway, routes: list[str]) -> None:
+        async with aiohttp.ClientSession(headers=gw.admin_headers) as http:
+            async with http.put(f"{gw.base_url}/api/guard/kill", json={"routes": routes}) as r:
+                assert r.status == 200
+
+    async def eventually(gw: Gateway, wanted: int) -> None:
+        for _ in range(60):  # replicas poll the store every second
+            if await status(gw) == wanted:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{gw.base_url} never answered {wanted}")
+
+    with running_gateway(config) as one, running_gateway(config) as two:
+        assert asyncio.run(status(two)) == 200
+        asyncio.run(switch(one, ["support"]))
+        assert asyncio.run(status(one)) == 503  # at once where it was set
+        asyncio.run(eventually(two, 503))  # within a poll on the other replica
+    with running_gateway(config) as restarted:
+        assert asyncio.run(status(restarted)) == 503  # kept in the store
+        asyncio.run(switch(restarted, []))
+        assert asyncio.run(status(restarted)) == 200
 
 
 async def test_a_prompts_output_schema_is_enforced_without_a_policy(gateway: Gateway) -> None:
