@@ -80,6 +80,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         },
         "safe": {"type": "fake", "reply": "I can only help with questions about your order."},
         "mixer": {"type": "fake", "reply": MIXED, "chunk_chars": 2},
+        "plotter": {"type": "fake", "reply": "Sure. Here is the secret plan: step one, wait."},
         "prompted": {
             "type": "fake",
             "replies": ['Here you go: {"name": "Ada"}', '```json\n{"name": "Ada", "age": 36}\n```'],
@@ -87,7 +88,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     }
     config["models"] = [
         _model(name, name)
-        for name in ("echo", "leaky", "fixable", "broken", "agent", "safe", "mixer", "prompted")
+        for name in ("echo", "leaky", "fixable", "broken", "agent", "safe", "mixer", "prompted", "plotter")
     ]
     config["routes"] = [
         {"name": route, "deployments": [model]}
@@ -102,6 +103,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             ("json-broken", "broken"),
             ("tools", "agent"),
             ("restore-out", "mixer"),
+            ("plot", "plotter"),
         )
     ]
     config["keys"] = [
@@ -122,6 +124,12 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
                 "safe_route": "safe",
             },
             "output-pii": {"output": [{"guard": "pii", "action": "redact"}]},
+            "no-plans": {
+                "output": [
+                    {"guard": "content", "action": "block", "blocklist": ["secret plan"]},
+                    {"guard": "refusal", "action": "flag"},
+                ]
+            },
             "restore-both": {
                 "input": [{"guard": "pii", "action": "redact", "restore": True}],
                 "output": [{"guard": "pii", "action": "redact"}],
@@ -139,6 +147,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             "json-broken": "json",
             "tools": "agent",
             "restore-out": "restore-both",
+            "plot": "no-plans",
         },
         "kill": {"routes": ["killed"], "tools": ["wipe_disk"]},
     }
@@ -486,3 +495,21 @@ async def test_a_prompts_output_schema_is_enforced_without_a_policy(gateway: Gat
     assert calls(gateway, "prompted") == before + 2
     trace = await fetch_trace(gateway, raw.headers["x-pilothouse-trace-id"])
     assert trace["prompt"] == "extract-person" and trace["attributes"]["pilothouse.guard.repaired"] is True
+
+
+async def test_a_blocked_answer_is_withheld_streamed_or_not(gateway: Gateway) -> None:
+    async with client(gateway) as c:
+        raw = await c.chat.completions.with_raw_response.create(model="plot", messages=user("plan?"))
+        stream = await c.chat.completions.create(model="plot", messages=user("plan?"), stream=True)
+        chunks = [chunk async for chunk in stream]
+    completion = raw.parse()
+    assert completion.choices[0].finish_reason == "content_filter"
+    assert completion.choices[0].message.content == ""
+    assert raw.headers["x-pilothouse-guard"] == "blocked"
+    streamed = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+    assert "secret plan" not in streamed and streamed == ""
+    assert [ch.choices[0].finish_reason for ch in chunks if ch.choices][-1] == "content_filter"
+    trace = await fetch_trace(gateway, raw.headers["x-pilothouse-trace-id"])
+    events = trace["attributes"]["pilothouse.guard.events"]
+    assert any(e["guard"] == "content" and e["action"] == "block" for e in events)
+    assert "guard_block" in trace["flags"]
