@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from gateway_overhead import BENCH, NOTES_MARKER, Pinning, Service, cpu_seconds, services, wait_http
+from harness import BENCH, NOTES_MARKER, Pinning, Service, cpu_seconds, services, wait_http
 
 KEY = "ph-bench-secret-key-0123456789"
 SECTION = "## Full pipeline versus the spine"
