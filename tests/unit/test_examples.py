@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from pilothouse.core.config import load_config
+from pilothouse.guard.policy import GuardBook
 
 pytestmark = pytest.mark.unit
 
@@ -17,3 +18,11 @@ def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     assert route is not None
     assert route.fallbacks == ["claude-sonnet"]
     assert config.redis is not None
+
+    # The example's guard policies compile (regexes, entities, schemas) and attach as documented.
+    book = GuardBook(config.guard)
+    support = book.policy_for("support-chat", "support")
+    assert support is not None and support.name == "customer-facing+agents"
+    assert [g.name for g in support.input] == ["pii", "secrets", "injection", "content"]
+    assert support.storage == "redacted" and support.agent is not None
+    assert book.kill.tools == {"delete_customer"}
