@@ -36,7 +36,6 @@ from harness import (
     GATEWAY_KEY,
     LITELLM_KEY,
     MODES,
-    NOTES_MARKER,
     REPO,
     TRACE_HEADER,
     Pinning,
@@ -51,7 +50,7 @@ from harness import (
     wait_http,
 )
 from profiling import run_profile
-from report import Report, code_version
+from report import Report, code_version, write_report
 
 
 def gateway_config(workdir: Path, gw_port: int, mock_port: int) -> Path:
@@ -375,19 +374,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"raw figures in {json_path} (remake the report with --render {json_path})")
     write_report(report, args.results)
     return 0
-
-
-def write_report(report: Report, results: Path) -> None:
-    text = report.render()
-    if str(results) != "-":
-        kept = ""
-        if results.exists():
-            old = results.read_text()
-            if NOTES_MARKER in old:
-                kept = old[old.index(NOTES_MARKER) :]
-        results.write_text(text + "\n" + (kept or NOTES_MARKER + "\n"))
-        log(f"wrote {results}")
-    print(text)
 
 
 if __name__ == "__main__":
