@@ -351,6 +351,8 @@ class Judge:
                 findings = guard.check(text)
                 if findings:
                     self._events.record(guard, findings, direction="output")
+                    if any(f.kind in SENSITIVE_KINDS for f in findings):
+                        protect_storage(self._ctx.trace)
         if policy.refusal is not None:
             finding = detect_refusal(text)
             if finding is not None:
