@@ -513,3 +513,25 @@ async def test_a_blocked_answer_is_withheld_streamed_or_not(gateway: Gateway) ->
     events = trace["attributes"]["pilothouse.guard.events"]
     assert any(e["guard"] == "content" and e["action"] == "block" for e in events)
     assert "guard_block" in trace["flags"]
+
+
+async def test_no_raw_value_reaches_the_database_files(gateway: Gateway) -> None:
+    """Redacted, blocked, restored and streamed requests, then the SQLite file and its WAL, bytes."""
+    async with client(gateway) as c:
+        first = await c.chat.completions.with_raw_response.create(model="redact", messages=user(SECRET_TEXT))
+        await c.chat.completions.create(model="restore", messages=user(SECRET_TEXT))
+        with pytest.raises(openai.BadRequestError):
+            await c.chat.completions.create(model="block", messages=user(SECRET_TEXT))
+        stream = await c.chat.completions.create(model="leaky-out", messages=user("who?"), stream=True)
+        last = None
+        async for chunk in stream:
+            last = chunk
+        assert last is not None
+    await fetch_trace(gateway, first.headers["x-pilothouse-trace-id"])
+    await asyncio.sleep(0.3)  # the batch writer flushes every 20 ms here: let the rest land too
+    db = Path(gateway.runtime.store.path)
+    for path in db.parent.iterdir():
+        if path.name.startswith(db.name):
+            content = path.read_bytes()
+            for raw in (CARD, EMAIL, CARD.replace(" ", "")):
+                assert raw.encode() not in content, f"{raw} found in {path.name}"
